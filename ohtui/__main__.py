@@ -1,0 +1,3 @@
+from ohtui.cli import main
+
+raise SystemExit(main())
