@@ -1,0 +1,123 @@
+"""Event base classes shared by actions and observations (§2.1).
+
+The models mirror the wire shape (``args`` / ``extras`` nested, top-level keys declared in upstream's order) so that
+pydantic-core validates and serializes them in one pass and the key order of ``event_to_dict`` is the declaration
+order. Models are frozen: an event is a fact, and a stored event is shared by every reader.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ohtui.protocol.enums import EventSource
+from ohtui.protocol.metrics import Metrics, ToolCallMetadata
+
+
+class ProtocolError(ValueError):
+    """Anything that is not a valid frame or event. The message names the field and the problem."""
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def wire_timestamp(moment: datetime | None = None) -> str:
+    """Upstream's timestamp form: naive local time, ISO 8601, always with microseconds (§2.1, §8.7)."""
+    return (moment or datetime.now()).isoformat(timespec="microseconds")
+
+
+class WireModel(BaseModel):
+    """Base of every protocol model: strict primitives, unknown keys kept for round trips (§9.4)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, validate_default=False)
+
+
+class Args(WireModel):
+    """The ``args`` object of an action."""
+
+
+class Extras(WireModel):
+    """The ``extras`` object of an observation."""
+
+
+Source = Annotated[EventSource | None, Field(strict=False, exclude_if=_is_none)]
+
+
+class Event(WireModel):
+    """Common top-level fields. ``message`` is derived from the rest and recomputed on every parse."""
+
+    id: int | None = Field(default=None, exclude_if=_is_none)
+    timestamp: str | None = Field(default=None, exclude_if=_is_none)
+    source: Source = None
+    message: str = ""
+    cause: int | None = Field(default=None, exclude_if=_is_none)
+
+    @property
+    def kind(self) -> str:
+        """The ``action`` or ``observation`` type string."""
+        raise NotImplementedError
+
+    @property
+    def hidden(self) -> bool:
+        return bool(getattr(getattr(self, "args", None) or getattr(self, "extras", None), "hidden", False))
+
+    def derive_message(self) -> str:
+        return ""
+
+    @model_validator(mode="after")
+    def _derive(self) -> Self:
+        # Frozen model: write the derived value straight into the instance dict, once, at validation.
+        self.__dict__["message"] = self.derive_message()
+        return self
+
+
+class Action(Event):
+    action: str
+    tool_call_metadata: ToolCallMetadata | None = Field(default=None, exclude_if=_is_none)
+    llm_metrics: Metrics | None = Field(default=None, exclude_if=_is_none)
+    args: Args
+    timeout: float | None = Field(default=None, exclude_if=_is_none)
+
+    args_class: ClassVar[type[Args]] = Args
+
+    def __init__(self, /, **data: Any) -> None:
+        """Allow ``CmdRunAction(command="ls")``: keys that are not top-level fields go into ``args``."""
+        if "args" not in data:
+            args = {k: data.pop(k) for k in list(data) if k not in _ACTION_TOP}
+            data["args"] = self.args_class(**args)
+        super().__init__(**data)
+
+    @property
+    def kind(self) -> str:
+        return self.action
+
+
+class Observation(Event):
+    observation: str
+    tool_call_metadata: ToolCallMetadata | None = Field(default=None, exclude_if=_is_none)
+    llm_metrics: Metrics | None = Field(default=None, exclude_if=_is_none)
+    content: str = ""
+    extras: Extras = Field(default_factory=Extras)
+
+    extras_class: ClassVar[type[Extras]] = Extras
+
+    def __init__(self, /, **data: Any) -> None:
+        """Allow ``ErrorObservation(content="x", error_id="E")``: unknown keys go into ``extras``."""
+        if "extras" not in data:
+            extras = {k: data.pop(k) for k in list(data) if k not in _OBSERVATION_TOP}
+            data["extras"] = self.extras_class(**extras)
+        super().__init__(**data)
+
+    @property
+    def kind(self) -> str:
+        return self.observation
+
+    def derive_message(self) -> str:
+        return self.content
+
+
+_ACTION_TOP = frozenset(Action.model_fields)
+_OBSERVATION_TOP = frozenset(Observation.model_fields)

@@ -1,0 +1,170 @@
+"""Event (de)serialization in upstream's exact wire form (§2.1, §2.2), and frame classification (§1.4).
+
+Known types are validated by one pydantic-core tagged union; the tag is ``a:<action>`` or ``o:<observation>``.
+A type that is not in the union becomes an :class:`OpaqueEvent` (§9.4). Every failure is a :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Union
+
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
+
+from ohtui.protocol.actions import ACTION_CLASSES
+from ohtui.protocol.base import Action, Event, Observation, ProtocolError
+from ohtui.protocol.observations import OBSERVATION_CLASSES
+from ohtui.protocol.opaque import OpaqueEvent
+from ohtui.protocol.status import ErrorFrame, StatusUpdate
+
+Frame = Event | StatusUpdate | ErrorFrame
+
+
+def _action_tag(cls: type[Action]) -> str:
+    return "a:" + str(cls.model_fields["action"].default)
+
+
+def _observation_tag(cls: type[Observation]) -> str:
+    return "o:" + str(cls.model_fields["observation"].default)
+
+
+ACTION_TYPES: dict[str, type[Action]] = {str(c.model_fields["action"].default): c for c in ACTION_CLASSES}
+OBSERVATION_TYPES: dict[str, type[Observation]] = {
+    str(c.model_fields["observation"].default): c for c in OBSERVATION_CLASSES
+}
+_KNOWN_TAGS = frozenset([_action_tag(c) for c in ACTION_CLASSES] + [_observation_tag(c) for c in OBSERVATION_CLASSES])
+
+
+def _tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        action = value.get("action")
+        if action is not None:
+            tag = f"a:{action}" if isinstance(action, str) else None
+        elif "observation" in value:
+            observation = value["observation"]
+            tag = f"o:{observation}" if isinstance(observation, str) else None
+        else:
+            return None
+        return tag if tag in _KNOWN_TAGS else None
+    if isinstance(value, Action):
+        return _action_tag(type(value))
+    if isinstance(value, Observation):
+        return _observation_tag(type(value))
+    return None
+
+
+def _is_unknown_type(data: dict[str, Any]) -> bool:
+    """An ``action``/``observation`` string this version has no class for (§9.4)."""
+    if "action" in data and data["action"] is not None:
+        return isinstance(data["action"], str) and "a:" + data["action"] not in _KNOWN_TAGS
+    return isinstance(data.get("observation"), str) and "o:" + data["observation"] not in _KNOWN_TAGS
+
+
+def _opaque(data: dict[str, Any]) -> OpaqueEvent:
+    fields = {k: data[k] for k in ("id", "timestamp", "source", "cause") if k in data}
+    return OpaqueEvent.model_validate({**fields, "raw": data})
+
+
+_members = [Annotated[c, Tag(_action_tag(c))] for c in ACTION_CLASSES]
+_members += [Annotated[c, Tag(_observation_tag(c))] for c in OBSERVATION_CLASSES]
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(
+    Annotated[Union[tuple(_members)], Discriminator(_tag)]  # type: ignore[arg-type]  # noqa: UP007
+)
+
+
+def _describe(error: ValidationError, data: Any) -> str:
+    """One line naming the field and the problem, without pydantic's union plumbing."""
+    details = error.errors(include_url=False)
+    if not details:
+        return str(error)
+    first = details[0]
+    if first["type"] == "union_tag_not_found" or first["type"] == "union_tag_invalid":
+        if not isinstance(data, dict):
+            return f"an event must be a JSON object, got {type(data).__name__}"
+        for key in ("action", "observation"):
+            if key in data and not isinstance(data[key], str):
+                return f"{key}: must be a string, got {type(data[key]).__name__}"
+        return "not an event: it has neither an 'action' nor an 'observation' key"
+    location = [str(part) for part in first["loc"]]
+    kind = location.pop(0) if location and location[0][:2] in ("a:", "o:") else ""
+    if location and location[0] == "raw":
+        location.pop(0)
+    field = ".".join(location) or "event"
+    shown = repr(first.get("input"))
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    what = f"{kind[2:]} " if kind[:2] in ("a:", "o:") else ""
+    extra = f" ({len(details) - 1} more)" if len(details) > 1 else ""
+    return f"{what}{field}: {first['msg']}, got {shown}{extra}"
+
+
+def event_from_dict(data: Any) -> Event:
+    """Parse one event dict (current or legacy form, §2.2). Raises :class:`ProtocolError` on anything else."""
+    try:
+        if isinstance(data, dict) and _is_unknown_type(data):
+            return _opaque(data)
+        return _EVENT_ADAPTER.validate_python(data)
+    except ValidationError as error:
+        raise ProtocolError(_describe(error, data)) from None
+    except (TypeError, ValueError, RecursionError) as error:
+        raise ProtocolError(f"invalid event: {error}") from None
+
+
+def event_from_json(text: str | bytes) -> Event:
+    """Parse one event from JSON text; the fast path (pydantic-core parses and validates in one pass)."""
+    try:
+        return _EVENT_ADAPTER.validate_json(text)
+    except ValidationError as error:
+        details = error.errors(include_url=False)
+        if details and details[0]["type"] in ("json_invalid", "json_type"):
+            raise ProtocolError(f"invalid JSON: {details[0]['msg']}") from None
+        if details and details[0]["type"].startswith("union_tag"):
+            # Unknown types (opaque) and odd shapes: take the general path, which knows how to explain them.
+            return event_from_dict(json.loads(text))
+        raise ProtocolError(_describe(error, None)) from None
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The upstream dict: keys in §2.1 order, unset top-level values left out, enums as plain values."""
+    try:
+        return event.model_dump(mode="json")
+    except PydanticSerializationError as error:
+        raise ProtocolError(f"cannot serialize {type(event).__name__}: {error}") from None
+
+
+def event_to_json(event: Event) -> str:
+    """Compact JSON text of :func:`event_to_dict`, serialized by pydantic-core."""
+    try:
+        return event.model_dump_json()
+    except PydanticSerializationError as error:
+        raise ProtocolError(f"cannot serialize {type(event).__name__}: {error}") from None
+
+
+def parse_frame(payload: Any) -> Frame:
+    """Tell apart the three things that arrive on ``oh_event``: an event, a status update, an error frame."""
+    if isinstance(payload, (str, bytes, bytearray)):
+        try:
+            payload = json.loads(payload)
+        except (ValueError, RecursionError) as error:
+            raise ProtocolError(f"invalid JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"a frame must be a JSON object, got {type(payload).__name__}")
+    if "status_update" in payload:
+        return _validate_plain(StatusUpdate, payload)
+    if payload.get("error") is True and "action" not in payload and "observation" not in payload:
+        return _validate_plain(ErrorFrame, payload)
+    return event_from_dict(payload)
+
+
+def _validate_plain(cls: type[StatusUpdate] | type[ErrorFrame], payload: dict[str, Any]) -> Frame:
+    try:
+        return cls.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or "frame"
+        raise ProtocolError(f"{cls.__name__}: {field}: {first['msg']}") from None
+
+
+def frame_to_dict(frame: Frame) -> dict[str, Any]:
+    return frame.model_dump(mode="json")
