@@ -7,6 +7,7 @@ order. Models are frozen: an event is a fact, and a stored event is shared by ev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Self
 
@@ -74,6 +75,12 @@ class Event(WireModel):
         return self
 
 
+def _nest(data: dict[str, Any], top_fields: Mapping[str, object], key: str) -> dict[str, Any]:
+    top = {k: v for k, v in data.items() if k in top_fields}
+    top[key] = {k: v for k, v in data.items() if k not in top_fields}
+    return top
+
+
 class Action(Event):
     action: str
     tool_call_metadata: ToolCallMetadata | None = Field(default=None, exclude_if=_is_none)
@@ -83,12 +90,13 @@ class Action(Event):
 
     args_class: ClassVar[type[Args]] = Args
 
-    def __init__(self, /, **data: Any) -> None:
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_args(cls, data: Any) -> Any:
         """Allow ``CmdRunAction(command="ls")``: keys that are not top-level fields go into ``args``."""
-        if "args" not in data:
-            args = {k: data.pop(k) for k in list(data) if k not in _ACTION_TOP}
-            data["args"] = self.args_class(**args)
-        super().__init__(**data)
+        if type(data) is dict and "args" not in data:
+            return _nest(data, cls.model_fields, "args")
+        return data
 
     @property
     def kind(self) -> str:
@@ -104,12 +112,13 @@ class Observation(Event):
 
     extras_class: ClassVar[type[Extras]] = Extras
 
-    def __init__(self, /, **data: Any) -> None:
-        """Allow ``ErrorObservation(content="x", error_id="E")``: unknown keys go into ``extras``."""
-        if "extras" not in data:
-            extras = {k: data.pop(k) for k in list(data) if k not in _OBSERVATION_TOP}
-            data["extras"] = self.extras_class(**extras)
-        super().__init__(**data)
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_extras(cls, data: Any) -> Any:
+        """Allow ``ErrorObservation(content="x", error_id="E")``: non-top-level keys go into ``extras``."""
+        if type(data) is dict and "extras" not in data:
+            return _nest(data, cls.model_fields, "extras")
+        return data
 
     @property
     def kind(self) -> str:
@@ -117,7 +126,3 @@ class Observation(Event):
 
     def derive_message(self) -> str:
         return self.content
-
-
-_ACTION_TOP = frozenset(Action.model_fields)
-_OBSERVATION_TOP = frozenset(Observation.model_fields)

@@ -6,7 +6,7 @@ A message serializes to a plain string ``content`` unless caching, vision or fun
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
@@ -115,7 +115,7 @@ class Message(BaseModel):
             if isinstance(item, TextContent):
                 dumped = [item.model_dump()]
             elif self.vision_enabled:
-                dumped = list(item.model_dump())
+                dumped = cast("list[dict[str, Any]]", item.model_dump())
             else:
                 continue
             for entry in dumped:
