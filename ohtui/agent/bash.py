@@ -6,7 +6,10 @@ Design choices (the "why" behind the code below):
   SIGINT like a terminal's Ctrl-C: it abandons the whole command line (loops included) and keeps running,
   so cwd, exported variables and functions survive an interrupt. Without a tty there is no job control, so
   bash and its foreground children share one process group and :meth:`BashSession.interrupt` signals that
-  group; bash runs background jobs with SIGINT ignored, so ``sleep 100 &`` survives an interrupt.
+  group; bash runs background jobs with SIGINT ignored, so ``sleep 100 &`` survives an interrupt. A second
+  SIGINT follows after 0.25 s if the command is still running (a process forked while the first one was
+  delivered misses it), then SIGKILL of the whole group after ``kill_grace``. As in a terminal, bash prints a
+  newline when interrupted and ``[1] <pid>`` when a job is put in the background.
 * **Completion marker.** Each command is sent as one line that sets a fresh random token, prints a begin
   marker and runs ``eval $'<command>'`` (the text is escaped byte by byte, so heredocs, quotes and multi-line
   commands arrive intact). Bash's ``PROMPT_COMMAND`` prints the end marker with the token, the exit code and
@@ -18,18 +21,21 @@ Design choices (the "why" behind the code below):
   next interactive command. There is no way to send EOF: use :meth:`BashSession.interrupt`.
 * **``exit``** is a shell function in the top-level shell: it records the status and aborts the command
   line the same way SIGINT does, so ``exit 3`` reports 3 and bash (with its variables) survives. In
-  subshells it is the builtin. If bash dies anyway (``set -e``, ``kill $$``, a hard timeout that needed
-  SIGKILL) the session restarts bash transparently in the last known cwd on the next :meth:`run`; exported
-  variables, functions and background jobs are lost in that case.
+  subshells it is the builtin. The helpers are visible to commands as ``exit``, ``__ohtui_*`` and
+  ``PROMPT_COMMAND``; a command that replaces them or redirects the shell's own stdout (``exec >f``) leaves
+  no marker, runs into its hard timeout and gets a fresh bash. If bash dies (``set -e``, ``kill -9 $$``, a
+  hard timeout that needed SIGKILL) the session restarts bash transparently in the last known cwd on the next
+  :meth:`run`; exported variables, functions and background jobs are lost in that case.
 * **Soft timeout** = ``soft_timeout`` seconds with *no new output* (upstream's "no change" timeout): the
   call returns what it has with ``finished=False`` and the command keeps running; collect the rest with
-  :meth:`BashSession.wait`. **Hard timeout** = wall time of the call: SIGINT, then after ``kill_grace``
-  seconds SIGKILL of the whole process group (bash included, hence a restart).
+  :meth:`BashSession.wait`. **Hard timeout** = wall time of the call; the command is then interrupted as
+  above, and if it ignores SIGINT its whole process group (bash included, hence a restart) is killed.
 * **Output** is stdout and stderr merged through one pipe (their relative order is preserved), decoded as
   UTF-8 with ``errors="replace"``, returned exactly as printed (trailing newline kept), and cut in the middle
   above ``max_output_chars`` like upstream's ``truncate_content``. While a command streams, only a head and
-  a rolling tail are kept, so memory stays bounded whatever the command prints. Output that arrives between
-  commands (background jobs) is prepended to the next result.
+  a rolling tail are kept, so memory stays bounded whatever the command prints. Output nobody collected
+  (background jobs printing between commands, the end of a soft-timed-out command that finished before
+  anyone called ``wait``) is prepended to the next result.
 """
 
 from __future__ import annotations
@@ -62,23 +68,40 @@ MAX_OUTPUT_CHARS = 30_000
 TRUNCATION_NOTICE = "\n[... Observation truncated due to length ...]\n"
 
 _READ_CHUNK = 65_536
+_SECOND_SIGINT_AFTER = 0.25
 _START_TIMEOUT = 10.0
 # How long to wait for the last output of a bash that died (a daemonised grandchild may hold the pipe).
 _EOF_GRACE = 1.0
 # Characters that need no escaping inside $'...'.
 _SAFE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ,._+:@%/=-")
 
+# An interactive bash without a tty says this whenever a foreground process dies of a signal
+# (e.g. SIGPIPE in `yes | head`): it tries to restore terminal settings it never had.
+_TTY_NOISE = re.compile(r"bash: \[\d+: \d+ \(\d+\)\] tcsetattr: [^\n]*\n")
+
 _BEGIN = b"__OHTUI_B_%s__"
 _END_PREFIX = b"__OHTUI_E_%s_"
-_END_RE = rb"__OHTUI_E_%s_(\d+)_([x-])_(.*?)__OHTUI_END__"
+_END_RE = rb"__OHTUI_E_%s_(\d+)_([xd-])_(.*?)__OHTUI_END__"
+_STALE_END = re.compile(_END_RE % rb"[0-9a-f]{32}", re.DOTALL)
 
 # Sent once after bash starts; each line is one command line, so each produces one prompt.
 _SETUP = r"""PS1=''; PS2=''; PS0=''; unset PROMPT_COMMAND HISTFILE MAILCHECK MAILPATH; set +H +o history
-__ohtui_prompt() { local s=$?; if [[ -n ${__ohtui_tok-} ]]; then printf '__OHTUI_E_%s_%d_%s_%s__OHTUI_END__' "$__ohtui_tok" "${__ohtui_ec:-$s}" "${__ohtui_ec:+x}${__ohtui_ec:--}" "$PWD"; fi; __ohtui_last=${__ohtui_ec:-$s}; __ohtui_tok=; __ohtui_ec=; PS1=''; PS2=''; }
+__ohtui_prompt() {
+  local s=$? f=${1:--}
+  if [[ $f == - && -n ${__ohtui_ec-} ]]; then f=x; fi
+  if [[ -n ${__ohtui_tok-} ]]; then
+    builtin printf '__OHTUI_E_%s_%d_%s_%s__OHTUI_END__' "$__ohtui_tok" "${__ohtui_ec:-$s}" "$f" "$PWD"
+  fi
+  __ohtui_last=${__ohtui_ec:-$s}; __ohtui_tok=''; __ohtui_ec=''; PS1=''; PS2=''
+}
 __ohtui_status() { return "$1"; }
-exit() { local s=$?; if [[ $BASHPID != "$$" ]]; then builtin exit "${1-$s}"; fi; __ohtui_ec=$(( ${1-$s} & 255 )); kill -INT "$$"; builtin exit "$__ohtui_ec"; }
-trap __ohtui_prompt EXIT
-PROMPT_COMMAND=__ohtui_prompt; __ohtui_tok=%(token)s
+exit() {
+  local s=$?
+  if [[ $BASHPID != "$$" ]]; then builtin exit "${1-$s}"; fi
+  __ohtui_ec=$(( ${1-$s} & 255 )); builtin kill -INT "$$"; builtin exit "$__ohtui_ec"
+}
+trap '__ohtui_prompt d' EXIT
+PROMPT_COMMAND=__ohtui_prompt; __ohtui_tok=@TOKEN@
 """
 
 TimeoutKind = Literal["soft", "hard"]
@@ -98,8 +121,11 @@ class CommandResult:
     username: str | None
     hostname: str | None
     finished: bool
+    """The command is over: it exited, was interrupted, or was killed by a hard timeout."""
     timed_out: TimeoutKind | None
+    """``"soft"``: partial output, still running; ``"hard"``: killed for running too long."""
     truncated: bool
+    """The middle of the output was cut (see :func:`truncate_middle`)."""
 
 
 class CommandStillRunningError(RuntimeError):
@@ -144,6 +170,10 @@ def _incomplete_utf8_tail(data: bytes | bytearray) -> int:
     return 0
 
 
+def _decode(data: bytes | bytearray) -> str:
+    return _TTY_NOISE.sub("", data.decode("utf-8", "replace"))
+
+
 class _OutputBuffer:
     """Output not yet returned to the caller: a head and a rolling tail, so huge output stays bounded."""
 
@@ -178,11 +208,10 @@ class _OutputBuffer:
 
     def render(self, max_chars: int) -> tuple[str, bool]:
         if not self._dropped:
-            return truncate_middle(bytes(self._head + self._tail).decode("utf-8", "replace"), max_chars)
+            return truncate_middle(_decode(self._head + self._tail), max_chars)
         half = max_chars // 2
-        head = self._head.decode("utf-8", "replace")[:half]
-        tail = self._tail.decode("utf-8", "replace")[-half:] if half else ""
-        return head + TRUNCATION_NOTICE + tail, True
+        tail = _decode(self._tail)[-half:] if half else ""
+        return _decode(self._head)[:half] + TRUNCATION_NOTICE + tail, True
 
 
 class _Command:
@@ -241,6 +270,8 @@ class BashSession:
         self._input: asyncio.WriteTransport | None = None
         self._started = False
         self._closed = False
+        self._dying = False
+        """Bash printed its last marker from its EXIT trap: the next command needs a new bash."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -329,7 +360,7 @@ class BashSession:
             self._check_usable()
             if self.running:
                 raise CommandStillRunningError("the previous command is still running: wait() or interrupt()")
-            if self._proc is None or self._proc.returncode is not None:
+            if self._proc is None or self._proc.returncode is not None or self._dying:
                 await self._spawn(self._cwd)
             if interactive:
                 self._discard_unread_input()
@@ -338,10 +369,10 @@ class BashSession:
                 redirect = f"</dev/null {self._input_child}<&-"
             cmd = _Command(uuid.uuid4().hex, interactive)
             self._cmd = cmd
-            self._last_output = asyncio.get_running_loop().time()
+            # `__ohtui_status ... && :` gives the command the previous `$?` without tripping `set -e`.
             line = (
-                f"__ohtui_tok={cmd.token}; printf '__OHTUI_B_%s__' {cmd.token}; "
-                f'{{ __ohtui_status "${{__ohtui_last:-0}}"; eval {quoted}; }} {redirect}\n'
+                f"__ohtui_tok={cmd.token}; builtin printf '__OHTUI_B_%s__' {cmd.token}; "
+                f'{{ __ohtui_status "${{__ohtui_last:-0}}" && :; builtin eval {quoted}; }} {redirect}\n'
             )
             await self._write_line(line.encode())
             return await self._collect(cmd, soft_timeout, hard_timeout)
@@ -378,9 +409,7 @@ class BashSession:
             return None
         await self._stop(cmd)
         async with self._lock:
-            if cmd.collected:
-                return self._result(cmd, None) if self._cmd is cmd else None
-            return self._result(cmd, None)
+            return self._result(cmd, None) if self._cmd is cmd else None
 
     # ----------------------------------------------------------------- internals
 
@@ -392,14 +421,41 @@ class BashSession:
 
     async def _spawn(self, cwd: str) -> None:
         """Start a fresh bash in ``cwd`` (falling back to the work dir) and wait until it is set up."""
+        await self._kill_bash()
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
         self._pending.clear()
+        self._dying = False
         env = dict(self._env) if self._env is not None else dict(os.environ)
-        if not os.path.isdir(cwd):
-            cwd = self._work_dir
-        proc = await asyncio.create_subprocess_exec(
+        try:
+            proc = await self._exec_bash(cwd, env)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            if cwd == self._work_dir:
+                raise
+            cwd = self._work_dir  # the last cwd is gone
+            proc = await self._exec_bash(cwd, env)
+        self._proc = proc
+        self._cwd = cwd
+        reader = asyncio.create_task(self._read(proc))
+        self._tasks = [reader, asyncio.create_task(self._watch(proc, reader))]
+        sync = _Command(uuid.uuid4().hex, interactive=False)
+        sync.started.set()
+        self._cmd = sync
+        await self._write_line(_SETUP.replace("@TOKEN@", sync.token).encode())
+        try:
+            await asyncio.wait_for(asyncio.shield(sync.done), _START_TIMEOUT)
+        except TimeoutError:
+            await self._kill_bash()
+            raise RuntimeError("bash did not start") from None
+        finally:
+            self._cmd = None
+        if proc.returncode is not None:
+            raise RuntimeError(f"bash exited during start-up with status {proc.returncode}")
+        self._sink = _OutputBuffer(self._max_chars)  # drop the start-up chatter ("no job control", prompt)
+
+    async def _exec_bash(self, cwd: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
             "bash",
             "--noprofile",
             "--norc",
@@ -413,24 +469,6 @@ class BashSession:
             start_new_session=True,
             pass_fds=(self._input_child,),
         )
-        self._proc = proc
-        self._cwd = cwd
-        reader = asyncio.create_task(self._read(proc))
-        self._tasks = [reader, asyncio.create_task(self._watch(proc, reader))]
-        sync = _Command(uuid.uuid4().hex, interactive=False)
-        sync.started.set()
-        self._cmd = sync
-        await self._write_line((_SETUP % {"token": sync.token}).encode())
-        try:
-            await asyncio.wait_for(asyncio.shield(sync.done), _START_TIMEOUT)
-        except TimeoutError:
-            await self._kill_bash()
-            raise RuntimeError("bash did not start") from None
-        finally:
-            self._cmd = None
-        if proc.returncode is not None:
-            raise RuntimeError(f"bash exited during start-up with status {proc.returncode}")
-        self._sink = _OutputBuffer(self._max_chars)  # drop the start-up chatter ("no job control", prompt)
 
     async def _write_line(self, line: bytes) -> None:
         proc = self._proc
@@ -469,14 +507,15 @@ class BashSession:
         pending += data
         while pending:
             cmd = self._cmd
-            if cmd is None or cmd.done.done():
+            if cmd is None:
                 self._sink.add(pending)
                 pending.clear()
                 return
+            # A finished command stays current so that a repeated marker (see _stop) is stripped too.
             if not cmd.started.is_set():
                 i = pending.find(cmd.begin)
                 if i >= 0:
-                    self._sink.add(pending[:i])
+                    self._sink.add(_STALE_END.sub(b"", pending[:i]))
                     del pending[: i + len(cmd.begin)]
                     cmd.started.set()
                     continue
@@ -487,9 +526,12 @@ class BashSession:
                 match = cmd.end_re.match(pending)
                 if match is None:
                     return  # the rest of the marker is still on its way
+                status, flag, cwd = match.groups()  # copies: the match reads from `pending`
                 del pending[: match.end()]
-                cmd.strip_newline = match[2] == b"x"
-                self._finish(cmd, int(match[1]), os.fsdecode(match[3]))
+                if not cmd.done.done():
+                    cmd.strip_newline = flag == b"x"
+                    self._dying = flag == b"d"
+                    self._finish(cmd, int(status), os.fsdecode(cwd))
                 continue
             hold = _partial_suffix(pending, cmd.end_prefix)
             if not cmd.started.is_set():
@@ -559,14 +601,19 @@ class BashSession:
         if cmd.done.done():
             return
         if cmd.started.is_set():
-            self._signal(signal.SIGINT)
-            # An extra empty line makes bash print a prompt (and so the marker) even if the SIGINT landed
-            # just as the command ended and cut short the previous prompt; otherwise it is a no-op.
-            await self._write_line(b"\n")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(cmd.done), grace)
-            if cmd.done.done():
-                return
+            # A process forked while the first SIGINT was being delivered misses it (bash itself only
+            # notices after that child exits), so a command still running shortly after gets a second one,
+            # like a user pressing Ctrl-C twice.
+            first = min(_SECOND_SIGINT_AFTER, grace / 2)
+            for wait_for in (first, grace - first):
+                self._signal(signal.SIGINT)
+                # An empty line makes bash print a prompt, hence the marker, even if the SIGINT landed just as
+                # the command ended and cut the previous prompt short; otherwise it does nothing.
+                await self._write_line(b"\n")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(cmd.done), wait_for)
+                if cmd.done.done():
+                    return
         self._signal(signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(cmd.done), _EOF_GRACE + grace)

@@ -1,0 +1,1 @@
+"""Agent side: controllers, agents and the local shell runtime they act through."""

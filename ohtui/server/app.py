@@ -1,0 +1,168 @@
+"""The server's lifecycle: an aiohttp application with a python-socketio ``AsyncServer`` mounted at ``/socket.io``.
+
+``OhtuiServer.start()`` binds and returns the URL and key (the TUI embeds it; tests use it), ``stop()`` closes the
+agents, flushes what is queued to sockets and closes the database. ``ohtui serve`` runs the same thing headless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from ohtui.server.auth import is_loopback, new_session_key
+from ohtui.server.conversations import ConversationManager
+from ohtui.server.rest import RestApi
+from ohtui.server.sockets import SocketHandlers
+from ohtui.store import Database
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PAYLOAD = 4 * 1024 * 1024
+KEY_ENV = "OHTUI_SESSION_API_KEY"
+
+
+class ServerError(RuntimeError):
+    """The server cannot start as configured; the message says what to change."""
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    data_dir: Path | None = None
+    db_path: Path | None = None
+    agent: str = "echo"
+    agent_options: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+    generate_key: bool = False
+    """Embedded use: a fresh random key per run when none is given."""
+    max_payload: int = DEFAULT_MAX_PAYLOAD
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    confirmation_mode: bool = False
+    runtime_factory: Callable[[str], Any] | None = None
+
+
+class OhtuiServer:
+    def __init__(self, config: ServerConfig | None = None, *, db: Database | None = None) -> None:
+        self.config = config or ServerConfig()
+        self._owns_db = db is None
+        self._db = db
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self.key: str | None = None
+        self.sio: socketio.AsyncServer | None = None
+        self.manager: ConversationManager | None = None
+        self.sockets: SocketHandlers | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise ServerError("the server is not started")
+        return self._url
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise ServerError("the server is not started")
+        return self._db
+
+    async def start(self) -> tuple[str, str | None]:
+        """Bind and serve; returns ``(url, key)``. ``key`` is None only for a loopback server started without one."""
+        config = self.config
+        key = config.key or (new_session_key() if config.generate_key else None)
+        if not key and not is_loopback(config.host):
+            raise ServerError(
+                f"refusing to listen on {config.host} without a session key: anyone who can reach it could run "
+                f"commands. Pass --key KEY or set {KEY_ENV} (clients then need the same key)."
+            )
+        self.key = key
+        if self._db is None:
+            db_path = config.db_path or (config.data_dir / "ohtui.db" if config.data_dir else None)
+            self._db = await asyncio.to_thread(Database, db_path)
+        sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins="*",
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
+            # Engine.IO drops a connection whose message exceeds this; ohtui's own limit (max_payload) is lower so
+            # that a too-large action gets a clear error frame instead of a dropped socket.
+            max_http_buffer_size=config.max_payload * 4,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.sio = sio
+        self.manager = ConversationManager(
+            self._db,
+            self._emit,
+            agent_name=config.agent,
+            agent_options=config.agent_options,
+            runtime_factory=config.runtime_factory,
+            confirmation_mode=config.confirmation_mode,
+        )
+        self.sockets = SocketHandlers(sio, self.manager, key=key, max_payload=config.max_payload)
+        rest = RestApi(self.manager, key=key, max_payload=config.max_payload)
+        app = web.Application(middlewares=[rest.middleware], client_max_size=config.max_payload)
+        app.add_routes(rest.routes())
+        sio.attach(app, socketio_path="socket.io")
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, config.port)
+        try:
+            await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            raise ServerError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from None
+        self._runner = runner
+        host, port = _bound_address(runner, config.host)
+        self._url = f"http://{host}:{port}"
+        log.info("serving on %s", self._url)
+        return self._url, key
+
+    async def _emit(self, name: str, payload: dict[str, Any], room: str) -> None:
+        if self.sio is not None:
+            await self.sio.emit(name, payload, room=room)
+
+    async def stop(self) -> None:
+        """Stop agents, deliver what is queued, disconnect sockets, close the database. Idempotent."""
+        if self.manager is not None:
+            await self.manager.close_all()
+        if self.sio is not None:
+            for sid, _ in list(self.sio.manager.get_participants("/", None)):
+                await self.sio.disconnect(sid)
+            await self.sio.shutdown()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.shutdown()
+            await runner.cleanup()
+        if self._db is not None and self._owns_db:
+            db, self._db = self._db, None
+            db.close()
+
+    async def __aenter__(self) -> OhtuiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def _bound_address(runner: web.AppRunner, host: str) -> tuple[str, int]:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            bound_host = str(address[0])
+            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+            return shown, int(address[1])
+    raise ServerError(f"could not read the bound address for {host}")
+
+
+def key_from_environment() -> str | None:
+    return os.environ.get(KEY_ENV) or None

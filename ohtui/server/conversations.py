@@ -1,0 +1,197 @@
+"""Live conversations on one server: each has its store, its agent controller and its socket room."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ohtui.agent.controller import AgentController
+from ohtui.agent.registry import create_agent
+from ohtui.protocol import Action, AgentState, Event, StatusUpdate
+from ohtui.server.forwarding import live_payload
+from ohtui.store import ConversationInfo, Database, EventStore
+
+log = logging.getLogger(__name__)
+
+_DRAIN_TIMEOUT = 5.0
+
+Emit = Callable[[str, dict[str, Any], str], Awaitable[None]]
+"""``emit(event_name, payload, room)``: how a conversation talks to its room (the socket layer provides it)."""
+
+
+def room_of(conversation_id: str) -> str:
+    return f"room:{conversation_id}"
+
+
+@dataclass
+class Conversation:
+    """One running conversation.
+
+    Every stored event passes through ``_emits`` in id order; ``processed_upto`` is the highest id whose live
+    delivery is settled (emitted to the room, or not forwarded by §1.5). A socket joining the room replays up to
+    that id first, so it neither misses nor repeats an event.
+    """
+
+    conversation_id: str
+    events: EventStore
+    controller: AgentController
+    processed_upto: int = -1
+    last_status: StatusUpdate | None = None
+    _emits: asyncio.Queue[tuple[int | None, dict[str, Any] | None]] = field(default_factory=asyncio.Queue)
+    _sender: asyncio.Task[None] | None = None
+    _actions: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def room(self) -> str:
+        return room_of(self.conversation_id)
+
+
+class ConversationManager:
+    """Creates, starts, finds and closes conversations. Runs on the server's event loop."""
+
+    def __init__(
+        self,
+        db: Database,
+        emit: Emit,
+        *,
+        agent_name: str = "echo",
+        agent_options: dict[str, Any] | None = None,
+        runtime_factory: Callable[[str], Any] | None = None,
+        confirmation_mode: bool = False,
+    ) -> None:
+        self._db = db
+        self._emit = emit
+        self._agent_name = agent_name
+        self._agent_options = agent_options or {}
+        self._runtime_factory = runtime_factory
+        self._confirmation_mode = confirmation_mode
+        self._live: dict[str, Conversation] = {}
+        self._starting: dict[str, asyncio.Future[Conversation]] = {}
+
+    @property
+    def db(self) -> Database:
+        return self._db
+
+    def get_live(self, conversation_id: str) -> Conversation | None:
+        return self._live.get(conversation_id)
+
+    def info(self, conversation_id: str) -> ConversationInfo | None:
+        return self._db.conversations.get(conversation_id)
+
+    def create(self, conversation_id: str | None = None, title: str | None = None) -> ConversationInfo:
+        return self._db.conversations.create(conversation_id, title=title, agent_name=self._agent_name)
+
+    async def ensure_running(self, conversation_id: str) -> Conversation:
+        """The live conversation, created (as upstream does on connect) and started if needed."""
+        live = self._live.get(conversation_id)
+        if live is not None:
+            return live
+        pending = self._starting.get(conversation_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Conversation] = asyncio.get_running_loop().create_future()
+        self._starting[conversation_id] = future
+        try:
+            conversation = await self._start(conversation_id)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # consumed here; waiters re-raise it
+            raise
+        finally:
+            self._starting.pop(conversation_id, None)
+        future.set_result(conversation)
+        return conversation
+
+    async def _start(self, conversation_id: str) -> Conversation:
+        info = self._db.conversations.get(conversation_id)
+        if info is None:
+            info = self._db.conversations.create(conversation_id, agent_name=self._agent_name)
+        agent_name = info.agent_name or self._agent_name
+        agent = create_agent(agent_name, **self._agent_options)
+        runtime = self._runtime_factory(conversation_id) if self._runtime_factory else None
+        events = self._db.events(conversation_id)
+        holder: list[Conversation] = []
+        controller = AgentController(
+            events,
+            agent,
+            runtime=runtime,
+            confirmation_mode=self._confirmation_mode,
+            on_status=lambda status: self._on_status(holder[0], status),
+            on_state=lambda state: self._on_state(conversation_id, state),
+        )
+        conversation = Conversation(conversation_id, events, controller, processed_upto=events.latest_id())
+        holder.append(conversation)
+        conversation._sender = asyncio.create_task(self._send_loop(conversation), name=f"emit:{conversation_id}")
+        events.subscribe("server", lambda event: self._forward(conversation, event))
+        self._live[conversation_id] = conversation
+        await controller.start()
+        return conversation
+
+    def _forward(self, conversation: Conversation, event: Event) -> None:
+        """Store subscriber (sync, so order is the store's): queue the event's live payload for the room."""
+        conversation._emits.put_nowait((event.id, live_payload(event)))
+
+    def _on_status(self, conversation: Conversation, status: StatusUpdate) -> None:
+        conversation.last_status = status
+        conversation._emits.put_nowait((None, status.model_dump(mode="json")))
+
+    def _on_state(self, conversation_id: str, state: AgentState) -> None:
+        try:
+            self._db.conversations.update(conversation_id, agent_state=state.value)
+        except Exception:  # the state is in the event log already; metadata is a convenience
+            log.exception("could not record agent state of %s", conversation_id)
+
+    async def _send_loop(self, conversation: Conversation) -> None:
+        while True:
+            event_id, payload = await conversation._emits.get()
+            try:
+                if event_id is not None:
+                    # Set before the emit: python-socketio snapshots the room synchronously when emit starts.
+                    conversation.processed_upto = max(conversation.processed_upto, event_id)
+                if payload is not None:
+                    await self._emit("oh_event", payload, conversation.room)
+            except Exception:
+                log.exception("emit to %s failed", conversation.room)
+            finally:
+                conversation._emits.task_done()
+
+    async def flush(self, conversation: Conversation) -> None:
+        """Wait until every queued live payload has been handed to the socket layer."""
+        await conversation._emits.join()
+
+    async def submit(self, conversation_id: str, action: Action) -> Event:
+        """Store a client action through the controller (which may refuse it with ``IllegalAction``)."""
+        conversation = await self.ensure_running(conversation_id)
+        async with conversation._actions:
+            return await conversation.controller.submit(action)
+
+    async def close(self, conversation_id: str) -> None:
+        conversation = self._live.pop(conversation_id, None)
+        if conversation is None:
+            return
+        conversation.events.unsubscribe("server")
+        await conversation.controller.close()
+        await self._drain_and_stop(conversation)
+
+    async def _drain_and_stop(self, conversation: Conversation) -> None:
+        sender = conversation._sender
+        if sender is None:
+            return
+        if not sender.done():
+            try:
+                await asyncio.wait_for(conversation._emits.join(), _DRAIN_TIMEOUT)
+            except TimeoutError:
+                log.warning("dropping %d undelivered frames of %s", conversation._emits.qsize(), conversation.room)
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+    async def close_all(self) -> None:
+        for conversation_id in list(self._live):
+            await self.close(conversation_id)
+
+    async def delete(self, conversation_id: str) -> bool:
+        await self.close(conversation_id)
+        return self._db.conversations.delete(conversation_id)

@@ -1,0 +1,176 @@
+"""The client state machine against the real server, through the loopback fault proxy (issue 5 checks)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ohtui.client.backoff import BackoffPolicy
+from ohtui.client.connection import Connection
+from ohtui.client.outbox import OutboxFull
+from ohtui.client.status import ConnectionState
+from ohtui.protocol import AgentThinkAction, EventSource, MessageAction
+from ohtui.server import OhtuiServer
+from ohtui.store import Database, EventStore
+from tests.client_helpers import StateLog, comparable, contiguous, store_until
+from tests.faultproxy import FaultProxy
+from tests.socket_helpers import running_server
+
+FAST = BackoffPolicy(base=0.05, cap=0.3, stable_after=0.5)
+
+
+@asynccontextmanager
+async def client_for(
+    url: str, tmp_path: Path, key: str | None, conversation_id: str = "c", **options: Any
+) -> AsyncIterator[tuple[Connection, EventStore, StateLog]]:
+    db = Database(tmp_path / f"client-{random.random()}.db")
+    store = db.events(conversation_id)
+    log = StateLog()
+    options.setdefault("backoff", FAST)
+    connection = Connection(url, conversation_id, store, key=key, on_change=log, ping_every=0.5, **options)
+    await connection.start()
+    try:
+        yield connection, store, log
+    finally:
+        await connection.close()
+        db.close()
+
+
+async def wait_settled(server: OhtuiServer, conversation_id: str, store: EventStore) -> None:
+    """Wait until the client's store holds every id the server has."""
+    expected = server.db.events(conversation_id)
+    latest = expected.latest_id()
+    await store_until(store, lambda: store.latest_id() >= latest and not store.missing_ranges(0, latest), timeout=30)
+
+
+async def test_connects_mirrors_and_sends(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server, client_for(server.url, tmp_path, server.key) as (conn, store, log):
+        await log.wait_for(ConnectionState.CONNECTED)
+        outcome = await conn.send_message("hello")
+        assert outcome.accepted and outcome.event_id is not None
+        await store_until(
+            store, lambda: any(isinstance(e, MessageAction) and e.source is EventSource.AGENT for e in store.search())
+        )
+        await wait_settled(server, "c", store)
+        assert comparable(store) == comparable(server.db.events("c"))
+        assert log.states == [ConnectionState.CONNECTING, ConnectionState.CONNECTED]
+        # The environment's change_agent_state is not forwarded live: the client repaired that hole over REST.
+        assert conn.status.counters.gaps_repaired >= 1
+        assert conn.status.counters.events_received >= 4
+
+
+async def test_latency_is_measured(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server, client_for(server.url, tmp_path, server.key) as (conn, store, log):
+        await log.wait_for(ConnectionState.CONNECTED)
+        measured = await log.wait_until(lambda change: change.latency is not None)
+        assert measured.latency is not None and 0 <= measured.latency < 5
+
+
+async def test_wrong_key_is_refused_without_retrying(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server, FaultProxy("127.0.0.1", _port(server)) as proxy:
+        async with client_for(proxy.url, tmp_path, "wrong-key") as (conn, store, log):
+            refused = await log.wait_for(ConnectionState.REFUSED)
+            assert refused.last_error == "invalid_session_api_key"
+            with pytest.raises(TimeoutError):  # no retry storm: nothing reconnects on its own
+                await asyncio.wait_for(proxy.wait_for_connections(2), 1.0)
+            assert proxy.connections_total == 1
+
+
+async def test_resets_during_a_5000_event_stream_lose_nothing(tmp_path: Path) -> None:
+    async with running_server(tmp_path, ping_interval=1, ping_timeout=1) as server:
+        async with FaultProxy("127.0.0.1", _port(server)) as proxy:
+            async with client_for(proxy.url, tmp_path, server.key) as (conn, store, log):
+                await log.wait_for(ConnectionState.CONNECTED)
+                assert server.manager is not None
+                live = await server.manager.ensure_running("c")
+                thresholds = sorted(random.sample(range(50, 5000), 20))
+
+                async def stream() -> None:
+                    for start in range(0, 5000, 25):
+                        live.events.append_many(
+                            [AgentThinkAction(thought=f"t{n}") for n in range(start, start + 25)], EventSource.AGENT
+                        )
+                        await asyncio.sleep(0)  # yield so the emitter and the proxy run between batches
+
+                async def faults() -> None:
+                    for threshold in thresholds:
+                        await store_until(store, lambda t=threshold: store.latest_id() >= t, timeout=60)
+                        await proxy.reset_all()
+
+                await asyncio.gather(stream(), faults())
+                await wait_settled(server, "c", store)
+                assert proxy.connections_total >= 21
+                assert comparable(store) == comparable(server.db.events("c"))
+                assert contiguous(store)
+
+
+async def test_stalled_link_is_detected_and_recovered(tmp_path: Path) -> None:
+    async with running_server(tmp_path, ping_interval=1, ping_timeout=1) as server:
+        async with FaultProxy("127.0.0.1", _port(server)) as proxy:
+            async with client_for(proxy.url, tmp_path, server.key) as (conn, store, log):
+                await log.wait_for(ConnectionState.CONNECTED)
+                mark = len(log.changes)
+                proxy.stall()
+                loop = asyncio.get_running_loop()
+                stalled_at = loop.time()
+                await log.wait_for(ConnectionState.RECONNECTING, after=mark, timeout=10)
+                detected_after = loop.time() - stalled_at
+                proxy.unstall()
+                await log.wait_for(ConnectionState.CONNECTED, after=mark + 1, timeout=10)
+                assert detected_after < 1 + 1 + 1.5  # ping interval + ping timeout, plus scheduling slack
+                outcome = await conn.send_message("after the stall")
+                assert outcome.accepted
+
+
+async def test_server_down_past_the_give_up_limit_goes_offline_then_retry(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server, FaultProxy("127.0.0.1", _port(server)) as proxy:
+        policy = BackoffPolicy(base=0.05, cap=0.1, max_attempts=3)
+        async with client_for(proxy.url, tmp_path, server.key, backoff=policy) as (conn, store, log):
+            await log.wait_for(ConnectionState.CONNECTED)
+            proxy.refuse(True)
+            await proxy.reset_all()
+            offline = await log.wait_for(ConnectionState.OFFLINE)
+            assert offline.attempt == 4
+            proxy.refuse(False)
+            mark = len(log.changes)
+            conn.retry_now()
+            await log.wait_for(ConnectionState.CONNECTED, after=mark)
+
+
+async def test_sends_while_disconnected_wait_in_order_and_the_outbox_is_bounded(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server, FaultProxy("127.0.0.1", _port(server)) as proxy:
+        slow = BackoffPolicy(base=0.5, cap=0.5)
+        async with client_for(proxy.url, tmp_path, server.key, backoff=slow, outbox_limit=3) as (conn, store, log):
+            await log.wait_for(ConnectionState.CONNECTED)
+            proxy.refuse(True)
+            await proxy.reset_all()
+            await log.wait_for(ConnectionState.RECONNECTING)
+            sends = [asyncio.create_task(conn.send_message(f"queued {n}")) for n in range(3)]
+            await asyncio.sleep(0)
+            with pytest.raises(OutboxFull):
+                await conn.send_message("one too many")
+            assert len(conn.outbox) == 3
+            proxy.refuse(False)
+            outcomes = await asyncio.gather(*sends)
+            assert all(o.accepted for o in outcomes)
+            ids = [o.event_id for o in outcomes]
+            assert ids == sorted(ids)
+            texts = [server.db.events("c").get(i).args.content for i in ids]  # type: ignore[union-attr, arg-type]
+            assert texts == ["queued 0", "queued 1", "queued 2"]
+
+
+async def test_refused_action_outcome_carries_the_server_message(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server, client_for(server.url, tmp_path, server.key) as (conn, store, log):
+        await log.wait_for(ConnectionState.CONNECTED)
+        outcome = await conn.confirm()
+    assert not outcome.accepted and outcome.error
+
+
+def _port(server: OhtuiServer) -> int:
+    return int(server.url.rsplit(":", 1)[1])

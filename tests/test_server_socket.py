@@ -1,0 +1,279 @@
+"""The Socket.IO endpoint against a real python-socketio client on 127.0.0.1 (OPENHANDS_V0.md §1, §9)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+
+from ohtui.protocol import (
+    AgentState,
+    AgentStateChangedObservation,
+    ChangeAgentStateAction,
+    CmdOutputObservation,
+    CmdRunAction,
+    EventSource,
+    MessageAction,
+    NullAction,
+    NullObservation,
+    RecallAction,
+    RecallType,
+)
+from ohtui.server import OhtuiServer, ServerConfig
+from ohtui.store import Database
+from tests.socket_helpers import V0Client, is_state, running_server, v0_client
+
+
+async def refused(url: str, **query: Any) -> Any:
+    client = V0Client()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(url, **query)
+    await client.close()
+    return client.connect_error
+
+
+class TestConnectMatrix:
+    async def test_no_conversation_id_is_refused(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            error = await refused(server.url, session_api_key=server.key)
+        assert error == {"message": "No conversation_id in query params"}
+
+    async def test_wrong_key_is_refused(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            error = await refused(server.url, conversation_id="c1", session_api_key="nope")
+            assert server.manager is not None and server.manager.get_live("c1") is None
+        assert error == {"message": "invalid_session_api_key"}
+
+    async def test_missing_key_is_refused_not_a_crash(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            error = await refused(server.url, conversation_id="c1")
+            async with v0_client(server.url, conversation_id="c1", session_api_key=server.key) as client:
+                assert client.sio.connected
+        assert error == {"message": "invalid_session_api_key"}
+
+    async def test_unknown_conversation_is_created_on_connect(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            async with v0_client(server.url, conversation_id="brand-new", session_api_key=server.key) as client:
+                frames = await client.frames_until(is_state("awaiting_user_input"))
+            assert server.db.conversations.get("brand-new") is not None
+        # A new conversation starts after the join, so its first events arrive live: environment shown as agent,
+        # and the environment's change_agent_state not forwarded (§1.5), as upstream does.
+        assert [(f["source"], f.get("observation") or f.get("action")) for f in frames if "source" in f] == [
+            ("agent", "agent_state_changed"),
+            ("agent", "agent_state_changed"),
+        ]
+        statuses = [f["id"] for f in frames if f.get("status_update")]
+        assert statuses == ["STATUS$STARTING_RUNTIME", "STATUS$RUNTIME_STARTED", "STATUS$READY"]
+
+    @pytest.mark.parametrize("garbage", ["undefined", "null", "", "1.5", "abc"])
+    async def test_garbage_latest_event_id_replays_everything(self, tmp_path: Path, garbage: str) -> None:
+        async with running_server(tmp_path) as server:
+            async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as first:
+                await first.frames_until(is_state("awaiting_user_input"))
+            async with v0_client(
+                server.url, conversation_id="c", session_api_key=server.key, latest_event_id=garbage
+            ) as client:
+                frames = await client.frames_until(is_state("awaiting_user_input"))
+        assert frames[0]["id"] == 1  # 0 is the held-back loading state, replaced by the last state
+
+    async def test_unknown_providers_are_ignored(self, tmp_path: Path) -> None:
+        async with (
+            running_server(tmp_path) as server,
+            v0_client(
+                server.url, conversation_id="c", session_api_key=server.key, providers_set="github,martian"
+            ) as client,
+        ):
+            assert client.sio.connected
+
+    async def test_server_without_key_on_loopback_accepts_anyone(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path, generate_key=False) as server:
+            assert server.key is None
+            async with v0_client(server.url, conversation_id="c") as client:
+                assert client.sio.connected
+
+
+def _seed(db_path: Path, conversation_id: str) -> list[int]:
+    """A stored history exercising every replay rule; returns the ids a stock client must see, in order."""
+    db = Database(db_path)
+    try:
+        db.conversations.create(conversation_id, agent_name="echo")
+        events = db.events(conversation_id)
+        env, user, agent = EventSource.ENVIRONMENT, EventSource.USER, EventSource.AGENT
+        seeded = [
+            (AgentStateChangedObservation(agent_state=AgentState.LOADING), env),  # 0 held, superseded
+            (ChangeAgentStateAction(agent_state=AgentState.AWAITING_USER_INPUT), env),  # 1 replayed as stored
+            (AgentStateChangedObservation(agent_state=AgentState.AWAITING_USER_INPUT), env),  # 2 held
+            (MessageAction(content="hi"), user),  # 3
+            (RecallAction(recall_type=RecallType.WORKSPACE_CONTEXT, query="hi"), user),  # 4 skipped
+            (AgentStateChangedObservation(agent_state=AgentState.RUNNING), env),  # 5 held
+            (NullObservation(cause=4), env),  # 6 skipped
+            (CmdRunAction(command="ls"), agent),  # 7
+            (CmdOutputObservation(command="ls", content="a\n", metadata={"exit_code": 0}, cause=7), env),  # 8
+            (NullAction(), agent),  # 9 skipped
+            (MessageAction(content="done", wait_for_response=True), agent),  # 10
+            (AgentStateChangedObservation(agent_state=AgentState.AWAITING_USER_INPUT), env),  # 11 held, sent last
+        ]
+        for event, source in seeded:
+            events.append(event, source)
+    finally:
+        db.close()
+    return [1, 3, 7, 8, 10, 11]
+
+
+class TestReplay:
+    async def _replayed(self, tmp_path: Path, latest_event_id: int) -> list[dict[str, Any]]:
+        expected = _seed(tmp_path / "server" / "ohtui.db", "seeded")
+        async with (
+            running_server(tmp_path) as server,
+            v0_client(
+                server.url, conversation_id="seeded", session_api_key=server.key, latest_event_id=latest_event_id
+            ) as client,
+        ):
+            frames = await client.frames_until(lambda f: f.get("id") == 11)
+            assert server.manager is not None
+            await server.manager.flush(server.manager.get_live("seeded"))  # type: ignore[arg-type]
+            assert client.drain() == []
+        assert [f["id"] for f in frames] == [i for i in expected if i > latest_event_id]
+        return frames
+
+    async def test_replay_from_the_start_skips_and_holds(self, tmp_path: Path) -> None:
+        frames = await self._replayed(tmp_path, -1)
+        assert frames[0]["source"] == "environment" and frames[0]["action"] == "change_agent_state"
+        assert frames[-1]["extras"]["agent_state"] == "awaiting_user_input"
+        by_id = {f["id"]: f for f in frames}
+        assert by_id[8]["source"] == "environment"  # replay sends the stored dict as is
+        assert by_id[8]["success"] is True
+
+    async def test_replay_from_a_middle_id(self, tmp_path: Path) -> None:
+        frames = await self._replayed(tmp_path, 6)
+        assert [f["id"] for f in frames] == [7, 8, 10, 11]
+
+    async def test_replay_after_the_last_id_sends_nothing(self, tmp_path: Path) -> None:
+        _seed(tmp_path / "server" / "ohtui.db", "seeded")
+        async with (
+            running_server(tmp_path) as server,
+            v0_client(server.url, conversation_id="seeded", session_api_key=server.key, latest_event_id=11) as client,
+        ):
+            assert client.drain() == []
+
+
+class TestLiveFlow:
+    async def test_echo_flow_states_and_source_rewrite(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as client:
+                await client.frames_until(is_state("awaiting_user_input"))
+                ack = await client.action({"action": "message", "args": {"content": "hello", "image_urls": []}})
+                frames = await client.frames_until(is_state("awaiting_user_input"))
+        assert isinstance(ack, dict) and isinstance(ack["id"], int)
+        echo = frames[0]
+        assert (echo["id"], echo["source"], echo["action"], echo["args"]["content"]) == (
+            ack["id"],
+            "user",
+            "message",
+            "hello",
+        )
+        states = [f["extras"]["agent_state"] for f in frames if f.get("observation") == "agent_state_changed"]
+        assert states == ["running", "awaiting_user_input"]
+        assert all(f["source"] in ("agent", "user") for f in frames)  # environment rewritten live (§1.5)
+        reply = next(f for f in frames if f.get("action") == "message" and f["source"] == "agent")
+        assert reply["args"]["wait_for_response"] is True and "hello" in reply["args"]["content"]
+        ids = [f["id"] for f in frames]
+        assert ids == sorted(ids)
+
+    async def test_two_clients_in_one_room_both_see_everything(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            query = {"conversation_id": "shared", "session_api_key": server.key}
+            async with v0_client(server.url, **query) as alice, v0_client(server.url, **query) as bob:
+                await alice.frames_until(is_state("awaiting_user_input"))
+                await bob.frames_until(is_state("awaiting_user_input"))
+                await alice.action({"action": "message", "args": {"content": "from alice"}})
+                await bob.action({"action": "message", "args": {"content": "from bob"}})
+                seen_by_alice = await alice.frames_until(lambda f: f.get("args", {}).get("content") == "from bob")
+                seen_by_bob = await bob.frames_until(lambda f: f.get("args", {}).get("content") == "from bob")
+        alice_ids = [f["id"] for f in seen_by_alice]
+        assert alice_ids == [f["id"] for f in seen_by_bob]
+
+    async def test_legacy_oh_action_event_name_is_accepted(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as client:
+                await client.frames_until(is_state("awaiting_user_input"))
+                ack = await client.sio.call("oh_action", {"action": "message", "args": {"content": "old"}})
+                assert isinstance(ack["id"], int)
+
+    async def test_client_supplied_id_and_source_are_replaced(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as client:
+                await client.frames_until(is_state("awaiting_user_input"))
+                ack = await client.action(
+                    {
+                        "id": 999,
+                        "source": "agent",
+                        "timestamp": "1999-01-01",
+                        "action": "message",
+                        "args": {"content": "x"},
+                    }
+                )
+                stored = server.db.events("c").get(ack["id"])
+        assert ack["id"] != 999 and stored.source is EventSource.USER and stored.timestamp != "1999-01-01"
+
+    async def test_disconnect_leaves_the_agent_running(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as client:
+                await client.frames_until(is_state("awaiting_user_input"))
+            assert server.manager is not None and server.manager.get_live("c") is not None
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("payload", "words"),
+        [
+            ("just text", "JSON object"),
+            ([1, 2], "JSON object"),
+            ({"action": "teleport", "args": {}}, "unknown action"),
+            ({"action": "run", "args": {"command": 5}}, "args.command"),
+            ({"observation": "run", "content": "", "extras": {"command": "x"}}, "actions only"),
+            ({"action": "change_agent_state", "args": {"agent_state": "finished"}}, ""),
+            ({"nothing": True}, "neither"),
+        ],
+    )
+    async def test_malformed_action_gets_an_error_frame_and_nothing_is_stored(
+        self, tmp_path: Path, payload: Any, words: str
+    ) -> None:
+        async with running_server(tmp_path) as server:
+            async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as client:
+                await client.frames_until(is_state("awaiting_user_input"))
+                before = server.db.events("c").count()
+                ack = await client.action(payload)
+                frame = await client.next_frame()
+                assert server.db.events("c").count() == before
+                assert client.sio.connected
+        assert ack == frame and frame["error"] is True and words in frame["message"]
+
+    async def test_oversized_action_gets_a_clear_error(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path, max_payload=64 * 1024) as server:
+            async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as client:
+                await client.frames_until(is_state("awaiting_user_input"))
+                ack = await client.action({"action": "message", "args": {"content": "x" * 100_000}})
+                assert client.sio.connected
+        assert ack["error"] is True and "over the limit" in ack["message"]
+
+
+async def test_stop_flushes_and_restart_keeps_everything(tmp_path: Path) -> None:
+    config = ServerConfig(data_dir=tmp_path, generate_key=True)
+    server = OhtuiServer(config)
+    await server.start()
+    async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as client:
+        await client.frames_until(is_state("awaiting_user_input"))
+        await client.action({"action": "message", "args": {"content": "keep me"}})
+        await client.frames_until(is_state("awaiting_user_input"))
+        await server.stop()
+        await asyncio.wait_for(client.disconnected.wait(), 10)
+    db = Database(tmp_path / "ohtui.db")
+    try:
+        contents = [e.args.content for e in db.events("c").search() if isinstance(e, MessageAction)]
+    finally:
+        db.close()
+    assert "keep me" in contents
