@@ -69,12 +69,14 @@ async def store_until(store: EventStore, predicate: Callable[[], bool], timeout:
         store.unsubscribe(name)
 
 
-def comparable(store: EventStore) -> list[dict[str, Any]]:
-    """Stored events as dicts, without ``source``: live forwarding shows environment events as agent (§1.5)."""
+def comparable(store: EventStore, *, keep_source: bool = False) -> list[dict[str, Any]]:
+    """Stored events as dicts. Without ``keep_source`` the source is left out: stock live forwarding shows
+    environment events as agent (§1.5), so a mirror fed by it differs there and only there."""
     rows = []
     for event in store.search():
         data = event_to_dict(event)
-        data.pop("source", None)
+        if not keep_source:
+            data.pop("source", None)
         rows.append(data)
     return rows
 

@@ -103,12 +103,19 @@ class OhtuiServer:
         self.manager = ConversationManager(
             self._db,
             self._emit,
+            members=self._members,
             agent_name=config.agent,
             agent_options=config.agent_options,
             runtime_factory=config.runtime_factory,
             confirmation_mode=config.confirmation_mode,
         )
-        self.sockets = SocketHandlers(sio, self.manager, key=key, max_payload=config.max_payload)
+        self.sockets = SocketHandlers(
+            sio,
+            self.manager,
+            key=key,
+            max_payload=config.max_payload,
+            stall_timeout=config.ping_interval + config.ping_timeout,
+        )
         rest = RestApi(self.manager, key=key, max_payload=config.max_payload)
         app = web.Application(middlewares=[rest.middleware], client_max_size=config.max_payload)
         app.add_routes(rest.routes())
@@ -127,9 +134,14 @@ class OhtuiServer:
         log.info("serving on %s", self._url)
         return self._url, key
 
-    async def _emit(self, name: str, payload: dict[str, Any], room: str) -> None:
-        if self.sio is not None:
-            await self.sio.emit(name, payload, room=room)
+    async def _emit(self, name: str, payload: dict[str, Any], sids: list[str]) -> None:
+        if self.sio is not None and sids:
+            await self.sio.emit(name, payload, to=sids)
+
+    def _members(self, room: str) -> list[str]:
+        if self.sio is None:
+            return []
+        return [sid for sid, _ in self.sio.manager.get_participants("/", room)]
 
     async def stop(self) -> None:
         """Stop agents, deliver what is queued, disconnect sockets, close the database. Idempotent."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from ohtui.agent.controller import AgentController
 from ohtui.agent.registry import create_agent
-from ohtui.protocol import Action, AgentState, Event, StatusUpdate
+from ohtui.protocol import Action, AgentState, Event, StatusUpdate, event_to_dict
 from ohtui.server.forwarding import live_payload
 from ohtui.store import ConversationInfo, Database, EventStore
 
@@ -18,12 +18,21 @@ log = logging.getLogger(__name__)
 
 _DRAIN_TIMEOUT = 5.0
 
-Emit = Callable[[str, dict[str, Any], str], Awaitable[None]]
-"""``emit(event_name, payload, room)``: how a conversation talks to its room (the socket layer provides it)."""
+Emit = Callable[[str, dict[str, Any], list[str]], Awaitable[None]]
+"""``emit(event_name, payload, sids)``: send one frame to these sockets (the socket layer provides it)."""
+
+Members = Callable[[str], list[str]]
+"""The sockets in a room right now."""
 
 
 def room_of(conversation_id: str) -> str:
+    """The stock room (§1.1): live events filtered and rewritten as §1.5 says."""
     return f"room:{conversation_id}"
+
+
+def full_room_of(conversation_id: str) -> str:
+    """The room of ohtui clients (``ohtui_batch=1``): every stored event, as stored, one per frame."""
+    return f"ohtui-full:{conversation_id}"
 
 
 @dataclass
@@ -40,13 +49,17 @@ class Conversation:
     controller: AgentController
     processed_upto: int = -1
     last_status: StatusUpdate | None = None
-    _emits: asyncio.Queue[tuple[int | None, dict[str, Any] | None]] = field(default_factory=asyncio.Queue)
+    _emits: asyncio.Queue[Event | StatusUpdate] = field(default_factory=asyncio.Queue)
     _sender: asyncio.Task[None] | None = None
     _actions: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def room(self) -> str:
         return room_of(self.conversation_id)
+
+    @property
+    def full_room(self) -> str:
+        return full_room_of(self.conversation_id)
 
 
 class ConversationManager:
@@ -57,6 +70,7 @@ class ConversationManager:
         db: Database,
         emit: Emit,
         *,
+        members: Members,
         agent_name: str = "echo",
         agent_options: dict[str, Any] | None = None,
         runtime_factory: Callable[[str], Any] | None = None,
@@ -64,6 +78,7 @@ class ConversationManager:
     ) -> None:
         self._db = db
         self._emit = emit
+        self._members = members
         self._agent_name = agent_name
         self._agent_options = agent_options or {}
         self._runtime_factory = runtime_factory
@@ -131,12 +146,12 @@ class ConversationManager:
         return conversation
 
     def _forward(self, conversation: Conversation, event: Event) -> None:
-        """Store subscriber (sync, so order is the store's): queue the event's live payload for the room."""
-        conversation._emits.put_nowait((event.id, live_payload(event)))
+        """Store subscriber (sync, so order is the store's): queue the event for the rooms."""
+        conversation._emits.put_nowait(event)
 
     def _on_status(self, conversation: Conversation, status: StatusUpdate) -> None:
         conversation.last_status = status
-        conversation._emits.put_nowait((None, status.model_dump(mode="json")))
+        conversation._emits.put_nowait(status)
 
     def _on_state(self, conversation_id: str, state: AgentState) -> None:
         try:
@@ -146,13 +161,24 @@ class ConversationManager:
 
     async def _send_loop(self, conversation: Conversation) -> None:
         while True:
-            event_id, payload = await conversation._emits.get()
+            item = await conversation._emits.get()
             try:
-                if event_id is not None:
-                    # Set before the emit: python-socketio snapshots the room synchronously when emit starts.
-                    conversation.processed_upto = max(conversation.processed_upto, event_id)
-                if payload is not None:
-                    await self._emit("oh_event", payload, conversation.room)
+                # Recipients and processed_upto are settled together, before any await: a socket that joins after
+                # this point replays this event instead, so it gets it exactly once.
+                stock_sids = self._members(conversation.room)
+                full_sids = self._members(conversation.full_room)
+                if isinstance(item, StatusUpdate):
+                    status = item.model_dump(mode="json")
+                    if stock_sids or full_sids:
+                        await self._emit("oh_event", status, stock_sids + full_sids)
+                    continue
+                if item.id is not None:
+                    conversation.processed_upto = max(conversation.processed_upto, item.id)
+                stock = live_payload(item) if stock_sids else None
+                if stock is not None:
+                    await self._emit("oh_event", stock, stock_sids)
+                if full_sids:
+                    await self._emit("oh_event", event_to_dict(item), full_sids)
             except Exception:
                 log.exception("emit to %s failed", conversation.room)
             finally:

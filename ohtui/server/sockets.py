@@ -21,8 +21,9 @@ from ohtui.protocol import (
     event_to_dict,
 )
 from ohtui.server.auth import KEY_QUERY, key_matches
-from ohtui.server.conversations import ConversationManager, room_of
+from ohtui.server.conversations import ConversationManager, full_room_of, room_of
 from ohtui.server.forwarding import skipped_on_replay
+from ohtui.server.replay import ReplaySender, ReplayStalled
 from ohtui.store import EventStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,17 @@ def parse_latest_event_id(raw: str | None) -> int:
 class SocketHandlers:
     """The ``oh_event`` / ``oh_user_action`` endpoint. One instance per server."""
 
-    def __init__(self, sio: socketio.AsyncServer, manager: ConversationManager, *, key: str | None, max_payload: int):
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        manager: ConversationManager,
+        *,
+        key: str | None,
+        max_payload: int,
+        stall_timeout: float = 45.0,
+    ):
         self._sio = sio
+        self._stall_timeout = stall_timeout
         self._manager = manager
         self._key = key
         self._max_payload = max_payload
@@ -81,35 +91,52 @@ class SocketHandlers:
         except Exception:
             log.exception("could not start conversation %s", conversation_id)
             raise socketio.exceptions.ConnectionRefusedError("Failed to join conversation") from None
-        await self._replay_then_join(sid, conversation.events, conversation_id, latest_event_id)
+        complete = _first(query, "ohtui_batch") in ("1", "true")
+        try:
+            await self._replay_then_join(sid, conversation.events, conversation_id, latest_event_id, complete=complete)
+        except ReplayStalled as error:
+            raise socketio.exceptions.ConnectionRefusedError(str(error)) from None
 
-    async def _replay_then_join(self, sid: str, events: EventStore, conversation_id: str, after_id: int) -> None:
-        """Replay history to this socket, then join the room with nothing lost and nothing sent twice.
+    async def _replay_then_join(
+        self, sid: str, events: EventStore, conversation_id: str, after_id: int, *, complete: bool
+    ) -> None:
+        """Replay history to this socket, then join its room with nothing lost and nothing sent twice.
 
-        Replay runs up to the conversation's ``processed_upto`` (what the room has been sent); events stored
+        Replay runs up to the conversation's ``processed_upto`` (what the rooms have been sent); events stored
         meanwhile are replayed in further rounds. The room is joined when a round ends caught up, with no await
         between that check and the join, so every later event reaches this socket through the room.
+
+        A stock client gets upstream's replay (§1.2: Null*/RecallAction skipped, the last agent_state_changed held
+        to the end); a ``complete`` (ohtui) client gets every stored event in id order, batched.
         """
         conversation = self._manager.get_live(conversation_id)
+        if conversation is None:
+            raise socketio.exceptions.ConnectionRefusedError("Failed to join conversation")
+        sender = ReplaySender(self._sio, sid, batched=complete, stall_timeout=self._stall_timeout)
         held: AgentStateChangedObservation | None = None
         sent_upto = after_id
         while True:
-            upto = conversation.processed_upto if conversation is not None else events.latest_id()
+            upto = conversation.processed_upto
             if sent_upto >= upto:
                 if held is None:
                     break
                 state, held = held, None
-                await self._sio.emit("oh_event", event_to_dict(state), to=sid)
+                await sender.send(event_to_dict(state))
+                await sender.flush()
                 continue
             for event in events.search(start_id=sent_upto + 1, end_id=upto):
-                if isinstance(event, AgentStateChangedObservation):
+                if complete:
+                    await sender.send(event_to_dict(event))
+                elif isinstance(event, AgentStateChangedObservation):
                     held = event
                 elif not skipped_on_replay(event):
-                    await self._sio.emit("oh_event", event_to_dict(event), to=sid)
+                    await sender.send(event_to_dict(event))
+            await sender.flush()
             sent_upto = upto
         # enter_room never suspends (the default manager's version is synchronous inside), so the caught-up check
         # above and the join happen in one step of the event loop.
-        await self._sio.enter_room(sid, room_of(conversation_id))
+        room = full_room_of(conversation_id) if complete else room_of(conversation_id)
+        await self._sio.enter_room(sid, room)
         self._conversation_of[sid] = conversation_id
 
     async def ping(self, sid: str, data: Any = None) -> dict[str, Any]:

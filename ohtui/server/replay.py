@@ -1,0 +1,95 @@
+"""Sending history to one socket: per event (stock, §1.2) or in ``oh_events`` batches (``ohtui_batch=1``, §9.7).
+
+``emit`` has no backpressure: Engine.IO queues whatever it is given. After every ``chunk_bytes`` this sender waits
+until the socket's writer has taken everything queued; the writer takes more only after writing what it holds, so
+a client that stops reading makes the server hold at most about two chunks for it, and then the replay waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import socketio
+
+BATCH_BYTES = 256 * 1024
+"""An ``oh_events`` frame stays around this size, well under 1 MiB (and aiohttp's 4 MiB message limit)."""
+CHUNK_BYTES = 512 * 1024
+
+
+class ReplayStalled(RuntimeError):
+    """The client read nothing for ``stall_timeout`` seconds while history was being sent to it."""
+
+
+class ReplaySender:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        sid: str,
+        *,
+        batched: bool,
+        stall_timeout: float,
+        batch_bytes: int = BATCH_BYTES,
+        chunk_bytes: int = CHUNK_BYTES,
+    ) -> None:
+        self._sio = sio
+        self._sid = sid
+        self._batched = batched
+        self._stall_timeout = stall_timeout
+        self._batch_bytes = batch_bytes
+        self._chunk_bytes = chunk_bytes
+        self._batch: list[dict[str, Any]] = []
+        self._batch_size = 0
+        self._unflushed = 0
+        self.frames = 0
+        self.events = 0
+
+    async def send(self, payload: dict[str, Any], size: int | None = None) -> None:
+        """Queue one event dict; ``size`` is its JSON length if the caller knows it."""
+        size = size if size is not None else len(json.dumps(payload, separators=(",", ":")))
+        self.events += 1
+        if not self._batched:
+            await self._emit("oh_event", payload, size)
+            return
+        if self._batch and self._batch_size + size > self._batch_bytes:
+            await self._send_batch()
+        self._batch.append(payload)
+        self._batch_size += size
+
+    async def flush(self) -> None:
+        if self._batch:
+            await self._send_batch()
+        if self._unflushed:
+            await self._drained()
+
+    async def _send_batch(self) -> None:
+        batch, size = self._batch, self._batch_size
+        self._batch, self._batch_size = [], 0
+        await self._emit("oh_events", batch, size)
+
+    async def _emit(self, name: str, data: Any, size: int) -> None:
+        await self._sio.emit(name, data, to=self._sid)
+        self.frames += 1
+        self._unflushed += size
+        if self._unflushed >= self._chunk_bytes:
+            await self._drained()
+
+    async def _drained(self) -> None:
+        self._unflushed = 0
+        queue = self._outgoing_queue()
+        if queue is None:
+            return
+        try:
+            await asyncio.wait_for(queue.join(), self._stall_timeout)
+        except TimeoutError:
+            raise ReplayStalled(f"the client read nothing for {self._stall_timeout:g} s during replay") from None
+
+    def _outgoing_queue(self) -> asyncio.Queue[Any] | None:
+        """Engine.IO's per-socket send queue (not public API: without it, replay runs without backpressure)."""
+        try:
+            eio_sid = self._sio.manager.eio_sid_from_sid(self._sid, "/")
+            queue = self._sio.eio.sockets[eio_sid].queue
+        except (AttributeError, KeyError, TypeError):
+            return None
+        return queue if isinstance(queue, asyncio.Queue) else None
