@@ -1,12 +1,111 @@
-"""Command-line entry point: argument parsing and wiring, nothing else."""
+"""Command-line entry point: argument parsing and wiring, nothing else.
+
+Each subcommand is a :class:`Command` in :data:`COMMANDS`: its arguments and the function that runs it. A user error
+(:class:`ohtui.store.StoreError`, :class:`OSError`) is printed to stderr as one line and exits with status 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from ohtui import __version__
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    description: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="data directory holding ohtui.db (default: $OHTUI_DATA_DIR, else the platform's user data directory)",
+    )
+
+
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("conversation", metavar="CONVERSATION", help="id of the conversation to export")
+    parser.add_argument(
+        "--format",
+        choices=["jsonl", "trajectory", "openhands"],
+        default="jsonl",
+        help="jsonl: one event per line; trajectory: a JSON list of events; openhands: upstream's directory layout "
+        "(events/{id}.json, event_cache/, metadata.json) (default: jsonl)",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="PATH",
+        required=True,
+        help="file to write (jsonl, trajectory), or a new or empty directory (openhands)",
+    )
+    _data_dir_argument(parser)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from ohtui.store import Database
+    from ohtui.store.interchange import export_conversation
+
+    with Database.in_data_dir(args.data_dir) as db:
+        result = export_conversation(db, args.conversation, args.format, args.output)
+    print(f"exported {result.events} events of {args.conversation} to {result.path} ({result.format})", file=sys.stderr)
+    return 0
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        help="a .jsonl file, a trajectory (.json list), or an OpenHands conversation directory (one with events/, "
+        "e.g. ~/.openhands/sessions/ID)",
+    )
+    parser.add_argument("--title", metavar="T", help="title of the new conversation (default: from metadata.json)")
+    _data_dir_argument(parser)
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from ohtui.store import Database
+    from ohtui.store.interchange import import_conversation
+
+    with Database.in_data_dir(args.data_dir) as db:
+        result = import_conversation(db, args.path, title=args.title)
+    info = result.conversation
+    print(f"imported {info.event_count} events from {result.source} ({result.format})", file=sys.stderr)
+    print(info.conversation_id)
+    return 0
+
+
+COMMANDS: list[Command] = [
+    Command(
+        "export",
+        "write a conversation's events to a file or directory",
+        "Export a stored conversation as JSON lines, a trajectory (a JSON list of event dicts), or in the OpenHands "
+        "directory layout, which OpenHands itself can read.",
+        _export_arguments,
+        _run_export,
+    ),
+    Command(
+        "import",
+        "create a conversation from an export or an OpenHands conversation directory",
+        "Import events (keeping their ids) into a new conversation, and print its id. The format is detected: an "
+        "OpenHands directory (events/{id}.json), a JSON list, or JSON lines. Nothing is stored unless all of it is "
+        "valid.",
+        _import_arguments,
+        _run_import,
+    ),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,11 +114,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="Terminal UI and embedded server for OpenHands V0 agent sessions.",
     )
     parser.add_argument("--version", action="version", version=f"ohtui {__version__}")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        sub = subcommands.add_parser(command.name, help=command.help, description=command.description)
+        command.arguments(sub)
+        sub.set_defaults(run=command.run)
     return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from ohtui.store import StoreError
+
+    return (UserError, StoreError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    print(f"ohtui {__version__}", file=sys.stdout)
-    return 0
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, usage errors: argparse has printed what to say
+        return exit_.code if isinstance(exit_.code, int) else 1
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if run is None:
+        print(f"ohtui {__version__}", file=sys.stdout)
+        return 0
+    try:
+        return run(args)
+    except _user_errors() as error:
+        print(f"ohtui {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,438 @@
+"""``EventStore``: the append-only event stream of one conversation (OPENHANDS_V0.md §3.2, §3.3), in SQLite.
+
+The server appends (the store assigns ids 0, 1, 2, … and timestamps); the client mirrors with ``insert`` (keeping the
+server's ids, ignoring duplicates, reporting gaps). Every write is committed before the call returns, so a returned
+event survives a SIGKILL of the process; see ohtui/store/README.md for what a power loss can cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ohtui.protocol import Action, Event, EventSource, OpaqueEvent, ProtocolError, event_from_json, event_to_json
+from ohtui.protocol import wire_timestamp as _wire_timestamp
+from ohtui.store.connection import Connections
+from ohtui.store.errors import EventNotFoundError, StoreError
+from ohtui.store.filters import EventFilter, sql_conditions
+from ohtui.store.schema import ID_BITS, MAX_CONVERSATION_PK, MAX_EVENT_ID
+from ohtui.store.secrets import SecretMasker
+from ohtui.store.subscribers import Callback, Subscribers
+
+INSERT_SQL = (
+    "INSERT INTO events (key, conversation, id, kind, is_action, source, timestamp, hidden, cause, json)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_OR_IGNORE_SQL = INSERT_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
+_BUMP_SQL = "UPDATE conversations SET updated_at = ? WHERE pk = ?"
+# An append marks its conversation as updated at most this often, so a busy stream costs one extra UPDATE a second.
+_BUMP_INTERVAL = 1.0
+_ID_RETRIES = 8
+_FIRST_CHUNK = 64
+_MAX_CHUNK = 1024
+
+Row = tuple[int, int, int, str, int, str | None, str | None, int, int | None, str]
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    """What ``insert`` did. ``gap_from`` is the id that was expected next when the event's id jumped past it."""
+
+    inserted: bool
+    duplicate: bool
+    gap_from: int | None = None
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+_SOURCE_TEXT: dict[EventSource | None, str | None] = {source: source.value for source in EventSource}
+_SOURCE_TEXT[None] = None
+_STAMPED = frozenset({"id", "timestamp", "source"})
+
+
+def event_row(pk: int, event: Event, text: str) -> Row:
+    """The events-table row of a stored event: its JSON plus the copies of fields that filters look at."""
+    if isinstance(event, Action):
+        is_action = 1
+    elif isinstance(event, OpaqueEvent):
+        is_action = 1 if event.is_action else 0
+    else:
+        is_action = 0
+    event_id = event.id
+    if event_id is None or not 0 <= event_id <= MAX_EVENT_ID:
+        raise ValueError(f"event id must be between 0 and {MAX_EVENT_ID}, got {event_id!r}")
+    return (
+        key(pk, event_id),
+        pk,
+        event_id,
+        event.kind,
+        is_action,
+        _SOURCE_TEXT[event.source],
+        event.timestamp,
+        1 if is_hidden(event) else 0,
+        event.cause,
+        text,
+    )
+
+
+def is_hidden(event: Event) -> bool:
+    """``event.hidden``, read from the instance dicts: the property's ``getattr`` of a missing attribute goes through
+    pydantic's ``__getattr__`` and an exception, which costs more than the rest of an append."""
+    if event.__pydantic_extra__:
+        return event.hidden  # an extra "args"/"extras" key would change what the property finds
+    values = event.__dict__
+    inner = values.get("args")
+    if inner is None:
+        inner = values.get("extras")
+    if inner is None:
+        return False
+    if "hidden" in inner.__dict__:
+        return bool(inner.__dict__["hidden"])
+    extra = inner.__pydantic_extra__
+    return bool(extra.get("hidden", False)) if extra else False
+
+
+def stamped(event: Event, event_id: int, timestamp: str, source: EventSource | None) -> Event:
+    """``event`` with the fields a store assigns. What ``model_copy(update=...)`` does (a shallow copy with some
+    ``__dict__`` entries replaced, no validation), without its generic overhead: this is on every append's path."""
+    values = event.__dict__.copy()
+    values["id"] = event_id
+    values["timestamp"] = timestamp
+    if source is not None:
+        values["source"] = source
+    copy = object.__new__(type(event))
+    object.__setattr__(copy, "__dict__", values)
+    object.__setattr__(copy, "__pydantic_fields_set__", event.__pydantic_fields_set__ | _STAMPED)
+    object.__setattr__(copy, "__pydantic_extra__", event.__pydantic_extra__)
+    object.__setattr__(copy, "__pydantic_private__", event.__pydantic_private__)
+    return copy
+
+
+def _already_has_id(event: Event) -> ValueError:
+    # Upstream's exact message (§3.2).
+    return ValueError(
+        f"Event already has an ID:{event.id}. It was probably added back to the EventStream from inside a handler,"
+        " triggering a loop."
+    )
+
+
+def _as_source(source: EventSource | str | None) -> EventSource | None:
+    return source if source is None or isinstance(source, EventSource) else EventSource(source)
+
+
+class EventStore:
+    """One conversation's events. Thread-safe; every call is short enough to make directly on an asyncio loop."""
+
+    def __init__(self, conns: Connections, conversation_id: str) -> None:
+        self._conns = conns
+        self.conversation_id = conversation_id
+        self._pk: int | None = None
+        self._next_id: int | None = None  # highest stored id + 1; None until first needed (and after a conflict)
+        self._bumped_at = float("-inf")
+        self._subscribers = Subscribers()
+        self._secrets = SecretMasker()
+
+    def __repr__(self) -> str:
+        return f"EventStore({self.conversation_id!r}, {self._conns.path})"
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+
+    def append(self, event: Event, source: EventSource | str | None = None) -> Event:
+        """Store ``event`` as the next one: assign id and timestamp (and ``source`` if given), mask secrets, commit,
+        then notify subscribers. Returns the stored event."""
+        if event.id is not None:
+            raise _already_has_id(event)
+        return self._append([event], _as_source(source))[0]
+
+    def append_many(self, events: Iterable[Event], source: EventSource | str | None = None) -> list[Event]:
+        """``append`` for a batch, in one transaction: all stored with consecutive ids, or none."""
+        batch = list(events)
+        for event in batch:
+            if event.id is not None:
+                raise _already_has_id(event)
+        return self._append(batch, _as_source(source)) if batch else []
+
+    def _append(self, batch: Sequence[Event], source: EventSource | None) -> list[Event]:
+        conns = self._conns
+        with conns.lock:
+            conn = conns.writer()
+            try:
+                pk = self._pk if self._pk is not None else self._create_pk(conn)
+                for _attempt in range(_ID_RETRIES):
+                    first = self._next_id if self._next_id is not None else self._load_next_id(conn, pk)
+                    timestamp = _wire_timestamp()  # one moment per transaction: the batch is stored at once
+                    stored: list[Event] = []
+                    rows: list[Row] = []
+                    for offset, event in enumerate(batch):
+                        done, row = self._prepare(pk, stamped(event, first + offset, timestamp, source))
+                        stored.append(done)
+                        rows.append(row)
+                    try:
+                        self._write(conn, pk, rows)
+                    except sqlite3.IntegrityError:
+                        # Another process appended to this conversation: find the new end and number again.
+                        self._next_id = None
+                        continue
+                    break
+                else:
+                    raise StoreError(f"could not assign ids in {conns.path}: other processes keep appending")
+            except sqlite3.Error as error:
+                raise conns.error(error) from None
+            self._next_id = first + len(batch)
+            deliver = self._subscribers.enqueue(stored)
+        Subscribers.drain(deliver)
+        return stored
+
+    def _write(self, conn: sqlite3.Connection, pk: int, rows: list[Row]) -> None:
+        now = time.monotonic()
+        bump = now - self._bumped_at >= _BUMP_INTERVAL
+        if len(rows) == 1 and not bump:
+            conn.execute(INSERT_SQL, rows[0])  # autocommit: one statement is one transaction
+            return
+        with self._conns.transaction():
+            conn.executemany(INSERT_SQL, rows)
+            if bump:
+                conn.execute(_BUMP_SQL, (utc_now(), pk))
+        if bump:
+            self._bumped_at = now
+
+    def _prepare(self, pk: int, event: Event) -> tuple[Event, Row]:
+        text = event_to_json(event)
+        if self._secrets:
+            event, text = self._secrets.mask(event, text)
+        return event, event_row(pk, event, text)
+
+    def insert(self, event: Event) -> InsertResult:
+        """Mirror an event that already has its id (from the server). A duplicate id is ignored; an id past the
+        expected next one is stored and reported as a gap (``gap_from``) so the caller can fetch what is missing."""
+        return self.insert_many([event])[0]
+
+    def insert_many(self, events: Iterable[Event]) -> list[InsertResult]:
+        """``insert`` for a batch (a replay), in one transaction. Subscribers get the new events in batch order."""
+        batch = list(events)
+        for event in batch:
+            if event.id is None:
+                raise ValueError("insert needs an event with an id (the server's); append assigns new ids")
+            if event.id < 0:
+                raise ValueError(f"event id must be >= 0, got {event.id}")
+        if not batch:
+            return []
+        conns = self._conns
+        with conns.lock:
+            conn = conns.writer()
+            results: list[InsertResult] = []
+            inserted: list[Event] = []
+            try:
+                pk = self._pk if self._pk is not None else self._create_pk(conn)
+                expected = self._next_id if self._next_id is not None else self._load_next_id(conn, pk)
+                prepared = [self._prepare(pk, event) for event in batch]
+                now = time.monotonic()
+                bump = now - self._bumped_at >= _BUMP_INTERVAL
+                with conns.transaction():
+                    if bump:
+                        conn.execute(_BUMP_SQL, (utc_now(), pk))
+                    for stored, row in prepared:
+                        event_id = row[2]
+                        if conn.execute(INSERT_OR_IGNORE_SQL, row).rowcount != 1:
+                            results.append(InsertResult(inserted=False, duplicate=True))
+                            continue
+                        results.append(InsertResult(True, False, expected if event_id > expected else None))
+                        expected = max(expected, event_id + 1)
+                        inserted.append(stored)
+            except sqlite3.Error as error:
+                raise conns.error(error) from None
+            self._next_id = expected
+            if bump:
+                self._bumped_at = now
+            deliver = self._subscribers.enqueue(inserted)
+        Subscribers.drain(deliver)
+        return results
+
+    def _create_pk(self, conn: sqlite3.Connection) -> int:
+        """The conversation's key, creating its row on first write (appending is how a server starts one)."""
+        now = utc_now()
+        conn.execute(
+            "INSERT OR IGNORE INTO conversations (conversation_id, created_at, updated_at) VALUES (?, ?, ?)",
+            (self.conversation_id, now, now),
+        )
+        row = conn.execute("SELECT pk FROM conversations WHERE conversation_id = ?", (self.conversation_id,)).fetchone()
+        pk = int(row[0])
+        if pk > MAX_CONVERSATION_PK:
+            raise StoreError(f"database {self._conns.path} has run out of conversation keys")
+        self._pk = pk
+        return pk
+
+    def _load_next_id(self, conn: sqlite3.Connection, pk: int) -> int:
+        row = conn.execute(_MAX_SQL, key_range(pk)).fetchone()
+        self._next_id = 0 if row[0] is None else (int(row[0]) & MAX_EVENT_ID) + 1
+        return self._next_id
+
+    def _forget(self) -> None:
+        """The conversation was deleted (or replaced): look everything up again. Call with the write lock held."""
+        self._pk = None
+        self._next_id = None
+        self._bumped_at = float("-inf")
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+
+    def _read_pk(self) -> int | None:
+        if self._pk is not None:
+            return self._pk
+        rows = self._conns.read("SELECT pk FROM conversations WHERE conversation_id = ?", (self.conversation_id,))
+        if not rows:
+            return None
+        self._pk = int(rows[0][0])  # keys are never reused (AUTOINCREMENT), and a delete here calls _forget
+        return self._pk
+
+    def _parse(self, event_id: int, text: str) -> Event:
+        try:
+            return event_from_json(text)
+        except ProtocolError as error:
+            raise StoreError(
+                f"event {event_id} of conversation {self.conversation_id} in {self._conns.path} cannot be read: {error}"
+            ) from None
+
+    def get(self, event_id: int) -> Event:
+        """The event with this id; :class:`EventNotFoundError` (a ``KeyError``) when it is not stored."""
+        pk = self._read_pk()
+        rows = (
+            [] if pk is None or not 0 <= event_id <= MAX_EVENT_ID else self._conns.read(_GET_SQL, (key(pk, event_id),))
+        )
+        if not rows:
+            raise EventNotFoundError(f"no event {event_id} in conversation {self.conversation_id}")
+        return self._parse(event_id, rows[0][0])
+
+    def has(self, event_id: int) -> bool:
+        pk = self._read_pk()
+        if pk is None or not 0 <= event_id <= MAX_EVENT_ID:
+            return False
+        return bool(self._conns.read(_HAS_SQL, (key(pk, event_id),)))
+
+    def latest_id(self) -> int:
+        """The highest stored id, -1 when there is none."""
+        pk = self._read_pk()
+        if pk is None:
+            return -1
+        value = self._conns.read(_MAX_SQL, key_range(pk))[0][0]
+        return -1 if value is None else int(value) & MAX_EVENT_ID
+
+    def count(self) -> int:
+        """How many events are stored. Walks the conversation's rows (no index is kept for it; see schema.py):
+        about a millisecond per few thousand events."""
+        pk = self._read_pk()
+        return 0 if pk is None else int(self._conns.read(_COUNT_SQL, key_range(pk))[0][0])
+
+    def search(
+        self,
+        start_id: int = 0,
+        end_id: int | None = None,
+        reverse: bool = False,
+        filter: EventFilter | None = None,  # upstream's name
+        limit: int | None = None,
+    ) -> Iterator[Event]:
+        """Events with ``start_id <= id <= end_id`` (``end_id`` inclusive, None = the latest at the first read),
+        ascending or descending, that pass ``filter``; at most ``limit`` of them (None or 0: no limit, as upstream).
+
+        Streams: rows are read in growing chunks, each on its own short read, so a search of a million events holds
+        neither memory nor a read transaction, and an abandoned iterator costs nothing."""
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        return self._search(start_id, end_id, reverse, filter, limit or None)
+
+    def _search(
+        self, start_id: int, end_id: int | None, reverse: bool, flt: EventFilter | None, limit: int | None
+    ) -> Iterator[Event]:
+        pk = self._read_pk()
+        if pk is None:
+            return
+        if end_id is None:
+            end_id = self.latest_id()
+        conditions, params = sql_conditions(flt) if flt is not None else ([], [])
+        where = " AND ".join(["key BETWEEN ? AND ?", *conditions])
+        sql = f"SELECT key, json FROM events WHERE {where} ORDER BY key {'DESC' if reverse else 'ASC'} LIMIT ?"
+        low, high = key_range(pk, start_id, end_id)
+        chunk = min(limit, _MAX_CHUNK) if limit else _FIRST_CHUNK
+        found = 0
+        while low <= high:
+            rows = self._conns.read(sql, (low, high, *params, chunk))
+            for row_key, text in rows:
+                event = self._parse(row_key & MAX_EVENT_ID, text)
+                if flt is None or flt.include(event):
+                    yield event
+                    found += 1
+                    if limit is not None and found >= limit:
+                        return
+            if len(rows) < chunk:
+                return
+            if reverse:
+                high = rows[-1][0] - 1
+            else:
+                low = rows[-1][0] + 1
+            chunk = min(chunk * 2, _MAX_CHUNK)
+
+    def missing_ranges(self, start_id: int = 0, end_id: int | None = None) -> list[tuple[int, int]]:
+        """Inclusive ``(first, last)`` ranges of ids in ``start_id..end_id`` that are not stored (end_id None: the
+        latest stored). What a mirror has to fetch to be complete."""
+        if end_id is None:
+            end_id = self.latest_id()
+        start_id = max(start_id, 0)
+        if end_id < start_id:
+            return []
+        pk = self._read_pk()
+        if pk is None:
+            return [(start_id, end_id)]
+        bounds = key_range(pk, start_id, end_id)
+        low, high, present = self._conns.read(_SPAN_SQL, bounds)[0]
+        if present == 0:
+            return [(start_id, end_id)]
+        if present == end_id - start_id + 1:
+            return []
+        low &= MAX_EVENT_ID
+        high &= MAX_EVENT_ID
+        holes = [(start_id, low - 1)] if low > start_id else []
+        holes += [((a & MAX_EVENT_ID) + 1, (b & MAX_EVENT_ID) - 1) for a, b in self._conns.read(_HOLES_SQL, bounds)]
+        if high < end_id:
+            holes.append((high + 1, end_id))
+        return holes
+
+    # -- subscribers and secrets -----------------------------------------------------------------------------------
+
+    def subscribe(self, subscriber_id: str, callback: Callback, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Call ``callback(event)`` for every event stored from now on, in id order. Sync callbacks run on the thread
+        that wrote; async ones on ``loop`` (default: the loop running now). Duplicate id: ``ValueError``."""
+        self._subscribers.subscribe(subscriber_id, callback, loop)
+
+    def unsubscribe(self, subscriber_id: str) -> None:
+        self._subscribers.unsubscribe(subscriber_id)
+
+    def add_secrets(self, *secrets: str) -> None:
+        """From now on, replace each of these strings by ``<secret_hidden>`` before anything is stored (§3.2)."""
+        self._secrets.add(*secrets)
+
+
+def key(pk: int, event_id: int) -> int:
+    """The events-table key of (conversation, id): one integer, so a conversation is one key range."""
+    return (pk << ID_BITS) | event_id
+
+
+def key_range(pk: int, start_id: int = 0, end_id: int = MAX_EVENT_ID) -> tuple[int, int]:
+    """Inclusive key bounds of ids ``start_id..end_id`` of a conversation (clamped to the ids that can exist)."""
+    base = pk << ID_BITS
+    return base + max(start_id, 0), base + min(end_id, MAX_EVENT_ID)
+
+
+_GET_SQL = "SELECT json FROM events WHERE key = ?"
+_HAS_SQL = "SELECT 1 FROM events WHERE key = ?"
+_MAX_SQL = "SELECT max(key) FROM events WHERE key BETWEEN ? AND ?"
+_COUNT_SQL = "SELECT count(*) FROM events WHERE key BETWEEN ? AND ?"
+_SPAN_SQL = "SELECT min(key), max(key), count(*) FROM events WHERE key BETWEEN ? AND ?"
+_HOLES_SQL = (
+    "SELECT key, next FROM (SELECT key, lead(key) OVER (ORDER BY key) AS next FROM events"
+    " WHERE key BETWEEN ? AND ?) WHERE next > key + 1"
+)

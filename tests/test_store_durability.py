@@ -1,0 +1,294 @@
+"""What the store does when the world misbehaves: SIGKILL mid-append, corrupt or foreign files, another process holding
+the write lock, a full disk. Real files and real child processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ohtui.protocol import CmdRunAction, MessageAction
+from ohtui.store import Database, StoreError, schema
+
+CHILD = Path(__file__).with_name("store_child.py")
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork semantics")
+
+
+def child(mode: str, path: Path, *, stdin: int | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), mode, str(path)],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def integrity(path: Path) -> str:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+@pytest.mark.timeout(90)
+def test_appends_that_returned_survive_sigkill(tmp_path: Path) -> None:
+    """A process appends in a loop and prints each id the store returned; it is SIGKILLed at random moments 20 times.
+    After each kill the file is intact, the ids are contiguous, and every reported id is there.
+
+    The appending processes are forked by one helper started with ``sys.executable``, so the 20 rounds do not pay
+    for 20 interpreter start-ups."""
+    path = tmp_path / "killed.db"
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    reported: set[int] = set()
+    zygote = child("fork", path, stdin=subprocess.PIPE)
+    assert zygote.stdout is not None and zygote.stdin is not None
+    try:
+        for round_ in range(20):
+            zygote.stdin.write("fork\n")
+            zygote.stdin.flush()
+            first = zygote.stdout.readline().split()
+            assert first[:1] == ["pid"], f"unexpected {first} (seed {seed})"
+            worker = int(first[1])
+            # Now and then kill it at once (while it opens the file), otherwise after a random number of reports.
+            wanted = 0 if round_ % 7 == 3 else rng.randint(1, 300)
+            for _ in range(wanted):
+                line = zygote.stdout.readline()
+                assert line and not line.startswith("reaped"), f"worker died on its own (seed {seed}): {line}"
+                reported.add(int(line))
+            os.kill(worker, signal.SIGKILL)
+            while not (line := zygote.stdout.readline()).startswith("reaped"):
+                assert line, f"helper exited (seed {seed})"
+                reported.add(int(line))  # printed before the kill, still in the pipe: those appends had returned
+            assert line.split() == ["reaped", str(-signal.SIGKILL)]
+
+            assert integrity(path) == "ok", f"seed {seed}, round {round_}"
+            with Database(path) as db:
+                store = db.events("killme")
+                stored = [event.id for event in store.search()]
+                assert stored == list(range(len(stored))), f"ids not contiguous (seed {seed}, round {round_})"
+                assert reported <= set(stored), f"lost {sorted(reported - set(stored))[:5]} (seed {seed})"
+                assert store.count() == len(stored)
+    finally:
+        zygote.stdin.close()
+        zygote.wait(timeout=30)
+    assert len(reported) > 20
+
+
+# -- files that are not ours --------------------------------------------------------------------------------------
+
+
+def assert_refused(path: Path, *words: str) -> None:
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as caught:
+        Database(path)
+    message = str(caught.value)
+    assert str(path) in message, message
+    for word in words:
+        assert word in message, message
+    assert "data directory" in message  # says what to do
+    assert path.read_bytes() == before, "the file was modified"
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name], "files were created beside it"
+
+
+def test_garbage_file_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "ohtui.db"
+    path.write_bytes(random.Random(1).randbytes(8192))
+    assert_refused(path, "not an ohtui database")
+
+
+def test_truncated_sqlite_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ohtui.db"
+    path.write_bytes(schema.SQLITE_MAGIC + b"\x00" * 20)
+    assert_refused(path, "not an ohtui database")
+
+
+def test_sqlite_magic_followed_by_garbage_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ohtui.db"
+    path.write_bytes(schema.SQLITE_MAGIC + random.Random(2).randbytes(4096 - 16))
+    assert_refused(path)
+
+
+def test_corrupted_ohtui_database_is_refused_or_reported(tmp_path: Path) -> None:
+    path = tmp_path / "ohtui.db"
+    with Database(path) as db:
+        db.events("c").append_many([MessageAction(content="x" * 500) for _ in range(200)])
+    data = bytearray(path.read_bytes())
+    data[0:100] = random.Random(3).randbytes(100)  # header destroyed
+    path.write_bytes(bytes(data))
+    assert_refused(path)
+
+
+def test_another_applications_database_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "ohtui.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('mine')")
+        conn.commit()
+    assert_refused(path, "another application", "notes")
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA application_id = 1234")
+        conn.execute("CREATE TABLE conversations (x)")  # even with our table names
+        conn.commit()
+    assert_refused(path, "0x4d2")
+
+
+def test_a_newer_schema_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "ohtui.db"
+    with Database(path) as db:
+        db.events("c").append(CmdRunAction(command="ls"))
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+        conn.commit()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer ohtui") as caught:
+        Database(path)
+    assert str(path) in str(caught.value)
+    assert path.read_bytes() == before
+
+
+def test_an_empty_file_becomes_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "ohtui.db"
+    path.touch()
+    with Database(path) as db:
+        assert db.events("c").append(CmdRunAction(command="ls")).id == 0
+
+
+def test_migrations_run_in_order_from_the_stored_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A v1 file opened by code that knows a v2 step gets exactly that step, once."""
+    path = tmp_path / "ohtui.db"
+    with Database(path) as db:
+        db.events("c").append(CmdRunAction(command="ls"))
+    calls: list[int] = []
+
+    def to_v2(conn: sqlite3.Connection) -> None:
+        calls.append(conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute("ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, to_v2])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    with Database(path) as db:
+        assert db.events("c").count() == 1
+    with Database(path):
+        pass
+    assert calls == [1]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert "pinned" in [row[1] for row in conn.execute("PRAGMA table_info(conversations)")]
+
+
+def test_an_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="data directory"):
+        Database(blocker / "sub" / "ohtui.db")
+
+
+# -- locks and full disks -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def locking_child(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    path = tmp_path / "locked.db"
+    with Database(path) as db:
+        db.events("c").append(CmdRunAction(command="before"))
+    proc = child("lock", path, stdin=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        yield path, proc
+    finally:
+        with contextlib.suppress(OSError):
+            proc.stdin.write("\n")
+            proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def test_a_write_lock_held_by_another_process_times_out_clearly(
+    locking_child: tuple[Path, subprocess.Popen[str]],
+) -> None:
+    path, proc = locking_child
+    with Database(path, busy_timeout=0.2) as db:  # opening and reading need no write lock
+        store = db.events("c")
+        assert store.count() == 1
+        with pytest.raises(StoreError) as caught:
+            store.append(CmdRunAction(command="blocked"))
+        message = str(caught.value)
+        assert "locked by another process" in message and str(path) in message and "0.2 s" in message
+        with pytest.raises(StoreError, match="locked"):
+            db.conversations.create("new")
+        assert [event.id for event in store.search()] == [0]  # reads still work
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 0
+        assert store.append(CmdRunAction(command="after")).id == 1  # the failed append used no id
+
+
+def test_a_full_disk_fails_the_write_and_keeps_everything_else(tmp_path: Path) -> None:
+    path = tmp_path / "full.db"
+    with Database(path) as db:
+        store = db.events("c")
+        seen: list[int | None] = []
+        store.subscribe("s", lambda event: seen.append(event.id))
+        store.append_many([MessageAction(content=f"small {n}") for n in range(10)])
+        writer = db._conns._writer  # the only way to make SQLite's file "full" without filling the real disk
+        with db._conns.lock:
+            pages = writer.execute("PRAGMA page_count").fetchone()[0]
+            writer.execute(f"PRAGMA max_page_count = {pages}")
+        big = "x" * 50_000
+        for attempt in (lambda: store.append(MessageAction(content=big)),
+                        lambda: store.append_many([MessageAction(content=big) for _ in range(3)]),
+                        lambda: store.insert(MessageAction(content=big).model_copy(update={"id": 10})),
+                        lambda: db.conversations.create("other", title=big)):  # fmt: skip
+            with pytest.raises(StoreError) as caught:
+                attempt()
+            assert "full" in str(caught.value) and str(path) in str(caught.value)
+        assert [event.id for event in store.search()] == list(range(10))  # nothing half-written, reads work
+        assert seen == list(range(10))  # nothing announced that was not stored
+        assert db.conversations.get("other") is None
+        with db._conns.lock:
+            writer.execute("PRAGMA max_page_count = 1073741823")
+        assert store.append(MessageAction(content=big)).id == 10  # space again: the next id, no hole
+        assert [event.id for event in store.append_many([MessageAction(content=big)] * 2)] == [11, 12]
+        assert seen == list(range(13))
+    assert integrity(path) == "ok"
+
+
+def test_concurrent_readers_while_writing(tmp_path: Path) -> None:
+    """Readers on other threads see only whole, committed events while a writer appends."""
+    with Database(tmp_path / "rw.db") as db:
+        store = db.events("c")
+        stop = threading.Event()
+        problems: list[str] = []
+
+        def reader() -> None:
+            while not stop.is_set():
+                got = [event.id for event in store.search(reverse=True, limit=50)]
+                if got != sorted(got, reverse=True) or (got and got[0] != len(got) - 1 + got[-1]):
+                    problems.append(f"bad window {got[:3]}…")
+                latest = store.latest_id()
+                if latest >= 0 and not store.has(latest):
+                    problems.append(f"latest {latest} missing")
+
+        threads = [threading.Thread(target=reader) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        try:
+            for n in range(400):
+                store.append(CmdRunAction(command=f"echo {n}"))
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert problems == []
+        assert store.count() == 400
+    assert os.path.exists(tmp_path / "rw.db")
