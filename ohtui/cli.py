@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ohtui import __version__
 
@@ -87,7 +88,83 @@ def _run_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="port to listen on; 0 picks a free one (default: 3000)")
+    parser.add_argument(
+        "--key",
+        metavar="KEY",
+        help="session key clients must send (default: $OHTUI_SESSION_API_KEY; required unless --host is loopback)",
+    )
+    parser.add_argument("--agent", default="echo", help="agent for new conversations (default: echo)")
+    parser.add_argument(
+        "--max-payload", type=int, default=4 * 1024 * 1024, metavar="BYTES", help="largest client action accepted"
+    )
+    _data_dir_argument(parser)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ohtui.server import ServerConfig, ServerError
+    from ohtui.server.app import key_from_environment
+    from ohtui.server.run import serve_until_signalled
+
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=_data_dir(args.data_dir),
+        agent=args.agent,
+        key=args.key or key_from_environment(),
+        max_payload=args.max_payload,
+    )
+    try:
+        return asyncio.run(serve_until_signalled(config))
+    except ServerError as error:
+        raise UserError(str(error)) from None
+
+
+def _tail_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", metavar="URL", help="server address, e.g. http://127.0.0.1:3000")
+    parser.add_argument("--conversation", "-c", required=True, metavar="ID", help="conversation to follow")
+    parser.add_argument("--key", metavar="KEY", help="session key (default: $OHTUI_SESSION_API_KEY)")
+    parser.add_argument("--json", action="store_true", help="print each event as its upstream JSON dict")
+
+
+def _run_tail(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ohtui.client.tail import tail
+    from ohtui.server.app import key_from_environment
+
+    return asyncio.run(tail(args.url, args.conversation, key=args.key or key_from_environment(), as_json=args.json))
+
+
+def _data_dir(value: str | None) -> Path:
+    from ohtui.config import data_dir
+
+    return data_dir(value)
+
+
 COMMANDS: list[Command] = [
+    Command(
+        "serve",
+        "run the server headless (for ssh and remote use)",
+        "Serve the OpenHands V0 protocol (Socket.IO at /socket.io, REST under /api) without a UI, until SIGINT or "
+        "SIGTERM, then stop cleanly with everything stored. A stock V0 client, `ohtui connect` and `ohtui tail` can "
+        "connect. Listening on a non-loopback address requires a session key.",
+        _serve_arguments,
+        _run_serve,
+    ),
+    Command(
+        "tail",
+        "print a conversation's events as they arrive",
+        "Follow one conversation of a V0 server (ohtui's or OpenHands'), one event per line on stdout, the "
+        "connection's state on stderr; it reconnects and resumes by itself. Exit status: 0 on Ctrl-C, 3 when the "
+        "server refuses (e.g. a wrong key), 4 when it gave up.",
+        _tail_arguments,
+        _run_tail,
+    ),
     Command(
         "export",
         "write a conversation's events to a file or directory",

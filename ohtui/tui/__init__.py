@@ -1,0 +1,1 @@
+"""The Textual front end: widgets render protocol events and connection snapshots, and post typed user intents."""

@@ -1,0 +1,400 @@
+"""How each protocol event reads in the log, as plain strings: labels, one-line summaries, result marks, body text.
+
+Kept apart from the widget so the rules (what is noise, what groups under what, what counts as an error) are
+readable and testable without Textual, and so the widget's hot path touches only cheap attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from ohtui.protocol import (
+    Action,
+    ActionConfirmationStatus,
+    AgentDelegateAction,
+    AgentDelegateObservation,
+    AgentFinishAction,
+    AgentState,
+    AgentStateChangedObservation,
+    AgentThinkAction,
+    AgentThinkObservation,
+    BrowseInteractiveAction,
+    BrowserOutputObservation,
+    BrowseURLAction,
+    ChangeAgentStateAction,
+    CmdOutputObservation,
+    CmdRunAction,
+    CondensationAction,
+    ErrorObservation,
+    Event,
+    EventSource,
+    FileDownloadObservation,
+    FileEditAction,
+    FileEditObservation,
+    FileReadAction,
+    FileWriteAction,
+    IPythonRunCellAction,
+    MCPAction,
+    MessageAction,
+    NullAction,
+    NullObservation,
+    Observation,
+    OpaqueEvent,
+    RecallAction,
+    SystemMessageAction,
+    TaskTrackingAction,
+    UserRejectObservation,
+)
+
+
+class RowKind(IntEnum):
+    CELL = 0
+    """A header line plus optional body lines (cropped, or wrapped when expanded)."""
+    PROSE = 1
+    """A chat message, wrapped to the width (agent messages as markdown)."""
+    SEPARATOR = 2
+    """A thin ``── running ──`` rule for ``agent_state_changed``."""
+
+
+SOURCE_LABELS = {EventSource.USER: "user", EventSource.AGENT: "agent", EventSource.ENVIRONMENT: "env"}
+SOURCE_ALIASES = {"env": "environment"}
+
+_KIND_LABELS = {
+    "run_ipython": "ipython",
+    "call_tool_mcp": "mcp",
+    "browse_interactive": "browse",
+    "condensation": "condense",
+    "condensation_request": "condense",
+    "task_tracking": "tasks",
+    "change_agent_state": "state",
+    "agent_state_changed": "state",
+    "user_rejected": "rejected",
+    "loop_recovery": "loop",
+    "loop_detection": "loop",
+}
+
+# Actions that wait for an observation; they show ``…`` until it arrives.
+_RUNNABLE: tuple[type[Action], ...] = (
+    CmdRunAction,
+    IPythonRunCellAction,
+    FileReadAction,
+    FileWriteAction,
+    FileEditAction,
+    BrowseURLAction,
+    BrowseInteractiveAction,
+    MCPAction,
+    AgentDelegateAction,
+    TaskTrackingAction,
+)
+_NOISE: tuple[type[Event], ...] = (NullAction, NullObservation, SystemMessageAction, RecallAction)
+
+# CSI/OSC escapes and C0 controls other than tab and newline; command output is full of them.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+Block = tuple[str, str]
+"""``(text, style)``: a run of body lines; style is one of the log's component names without prefix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Traits:
+    """What the type of an event says about its row, computed once per class (the ingest hot path)."""
+
+    kind: RowKind
+    action: bool
+    noise: bool
+    """Always noise: null, system, recall actions (§6.1)."""
+    env_noise: bool
+    """Noise when it comes from the environment (``change_agent_state``)."""
+    hideable: bool
+    """Its args/extras have a ``hidden`` flag."""
+
+
+_TRAITS: dict[type[Event], Traits] = {}
+
+
+def _classify(cls: type[Event]) -> Traits:
+    if issubclass(cls, AgentStateChangedObservation):
+        kind = RowKind.SEPARATOR
+    elif issubclass(cls, MessageAction):
+        kind = RowKind.PROSE
+    else:
+        kind = RowKind.CELL
+    hideable = (issubclass(cls, Action) and "hidden" in cls.args_class.model_fields) or (
+        issubclass(cls, Observation) and "hidden" in cls.extras_class.model_fields
+    )
+    return Traits(
+        kind=kind,
+        action=issubclass(cls, Action),
+        noise=issubclass(cls, _NOISE),
+        env_noise=issubclass(cls, ChangeAgentStateAction),
+        hideable=hideable,
+    )
+
+
+def traits(event: Event) -> Traits:
+    cls = type(event)
+    found = _TRAITS.get(cls)
+    if found is None:
+        found = _TRAITS[cls] = _classify(cls)
+    return found
+
+
+def row_kind(event: Event) -> RowKind:
+    return traits(event).kind
+
+
+def is_noise(event: Event) -> bool:
+    """What the web UI never shows in the chat (§6.1): hidden unless the filter asks for everything."""
+    found = traits(event)
+    if found.noise:
+        return True
+    if found.env_noise and event.source is EventSource.ENVIRONMENT:
+        return True
+    return found.hideable and event.hidden
+
+
+def is_action(event: Event) -> bool:
+    if isinstance(event, OpaqueEvent):
+        return event.is_action
+    return traits(event).action
+
+
+def can_host(event: Event) -> bool:
+    """Whether observations caused by ``event`` render inside its cell."""
+    return traits(event).action and not is_noise(event)
+
+
+def source_label(event: Event) -> str:
+    source = event.source
+    return SOURCE_LABELS[source] if source is not None else "?"
+
+
+def kind_label(event: Event) -> str:
+    if isinstance(event, OpaqueEvent):
+        return "unknown"
+    kind = event.kind
+    return _KIND_LABELS.get(kind, kind)
+
+
+def clock_time(event: Event) -> str:
+    """``HH:MM:SS`` straight from the wire timestamp (naive local time, §2.1); no parsing on the hot path."""
+    stamp = event.timestamp
+    if stamp and len(stamp) >= 19 and stamp[10] in "T ":
+        return stamp[11:19]
+    return "--:--:--"
+
+
+def clean(line: str) -> str:
+    """One display line: escapes and control characters dropped, a carriage return keeps what was drawn last."""
+    if "\x1b" in line:
+        line = _ANSI.sub("", line)
+    if "\r" in line:
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+    if "\t" in line:
+        line = line.expandtabs(4)
+    return _CONTROL.sub("", line)
+
+
+def first_line(text: str) -> str:
+    text = text.strip()
+    cut = text.find("\n")
+    return clean(text if cut < 0 else text[:cut])
+
+
+def rest_lines(text: str) -> str:
+    """Everything after the first line, for bodies whose first line is already the summary."""
+    text = text.strip()
+    cut = text.find("\n")
+    return "" if cut < 0 else text[cut + 1 :]
+
+
+def _compact_json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def state_label(event: AgentStateChangedObservation) -> str:
+    reason = first_line(event.extras.reason)
+    return f"{event.agent_state.value}: {reason}" if reason else event.agent_state.value
+
+
+def summary(event: Event) -> str:
+    """The one line shown in the header of the event's row."""
+    if isinstance(event, OpaqueEvent):
+        return f"unknown event {event.kind or '?'}"
+    if isinstance(event, MessageAction):
+        return first_line(event.args.content)
+    if isinstance(event, CmdRunAction):
+        return ("⌨ " if event.args.is_input else "$ ") + first_line(event.args.command)
+    if isinstance(event, IPythonRunCellAction):
+        return ">>> " + first_line(event.args.code)
+    if isinstance(event, FileReadAction):
+        span = event.args.view_range
+        return event.args.path + (f" [{span[0]}:{span[-1]}]" if span else "")
+    if isinstance(event, FileWriteAction):
+        return event.args.path
+    if isinstance(event, FileEditAction):
+        return f"{event.args.command} {event.args.path}".strip()
+    if isinstance(event, BrowseURLAction):
+        return event.args.url
+    if isinstance(event, BrowseInteractiveAction):
+        return first_line(event.args.browser_actions)
+    if isinstance(event, AgentThinkAction):
+        return first_line(event.args.thought)
+    if isinstance(event, AgentFinishAction):
+        return first_line(event.args.final_thought or event.message)
+    if isinstance(event, AgentDelegateAction):
+        task = event.args.inputs.get("task", "")
+        return f"{event.args.agent}: {first_line(str(task))}" if task else event.args.agent
+    if isinstance(event, ChangeAgentStateAction):
+        return f"→ {event.args.agent_state.value}"
+    if isinstance(event, RecallAction):
+        return f"{event.args.recall_type.value}: {first_line(event.args.query)}"
+    if isinstance(event, MCPAction):
+        return f"{event.args.name} {_compact_json(event.args.arguments)}"
+    if isinstance(event, AgentStateChangedObservation):
+        return state_label(event)
+    if isinstance(event, CmdOutputObservation):
+        return f"$ {first_line(event.extras.command)} → exit {event.exit_code}"
+    if isinstance(event, FileEditObservation):
+        return event.extras.path or first_line(event.content)
+    if isinstance(event, FileDownloadObservation):
+        return event.extras.file_path
+    if isinstance(event, Observation) and event.content.strip():
+        return first_line(event.content)
+    return first_line(event.message)
+
+
+def is_error(event: Event) -> bool:
+    """Errors the log highlights: error observations, non-zero exits, the error state, failed browsing."""
+    if isinstance(event, ErrorObservation):
+        return True
+    if isinstance(event, CmdOutputObservation):
+        return event.exit_code not in (0, -1)
+    if isinstance(event, AgentStateChangedObservation):
+        return event.agent_state is AgentState.ERROR
+    if isinstance(event, BrowserOutputObservation):
+        return event.extras.error
+    return False
+
+
+def result_mark(head: Event, children: Sequence[Event]) -> tuple[str, str] | None:
+    """``(glyph, style)`` for the action's outcome: ✓ done, ✗ failed, … pending, ? awaiting confirmation."""
+    if not isinstance(head, Action):
+        return ("✗", "error") if is_error(head) else None
+    confirmation = getattr(head.args, "confirmation_state", None)
+    if confirmation is ActionConfirmationStatus.AWAITING_CONFIRMATION and not children:
+        return ("?", "pending")
+    if confirmation is ActionConfirmationStatus.REJECTED:
+        return ("⊘", "pending")
+    if not children:
+        return ("…", "pending") if isinstance(head, _RUNNABLE) else None
+    if any(is_error(child) for child in children):
+        return ("✗", "error")
+    if any(isinstance(child, UserRejectObservation) for child in children):
+        return ("⊘", "pending")
+    last = children[-1]
+    if isinstance(last, CmdOutputObservation) and last.exit_code == -1:
+        return ("…", "pending")
+    return ("✓", "ok") if isinstance(head, _RUNNABLE) else None
+
+
+def _tasks(task_list: list[dict[str, Any]]) -> str:
+    marks = {"done": "☑", "in_progress": "◐", "todo": "☐"}
+    return "\n".join(f"{marks.get(str(t.get('status')), '☐')} {t.get('title', '')}" for t in task_list)
+
+
+def _thought(event: Action) -> list[Block]:
+    thought = getattr(event.args, "thought", "")
+    return [(thought.strip(), "thought")] if isinstance(thought, str) and thought.strip() else []
+
+
+def _observation_head(event: Observation) -> list[Block]:
+    return [(rest_lines(event.content), "error" if is_error(event) else "output")]
+
+
+def _edit_head(event: FileEditObservation) -> list[Block]:
+    return [(event.extras.diff, "diff")] if event.extras.diff else _observation_head(event)
+
+
+BlockFn = Callable[[Any], list[Block]]
+
+_HEAD_BLOCKS: dict[type[Event], BlockFn] = {
+    OpaqueEvent: lambda e: [],
+    MessageAction: lambda e: [],
+    AgentStateChangedObservation: lambda e: [],
+    AgentThinkAction: lambda e: [(rest_lines(e.args.thought), "text")],
+    AgentFinishAction: lambda e: [(rest_lines(e.args.final_thought or e.message), "text")],
+    CmdRunAction: lambda e: [*_thought(e), (rest_lines(e.args.command), "code")],
+    IPythonRunCellAction: lambda e: [*_thought(e), (rest_lines(e.args.code), "code")],
+    FileWriteAction: lambda e: [*_thought(e), (e.args.content, "code")],
+    TaskTrackingAction: lambda e: [*_thought(e), (_tasks(e.args.task_list), "text")],
+    CondensationAction: lambda e: [(rest_lines(e.message), "text")],
+    BrowseInteractiveAction: lambda e: [*_thought(e), (rest_lines(e.message), "text")],
+    Action: _thought,
+    CmdOutputObservation: lambda e: [(e.content, "error" if is_error(e) else "output")],
+    FileEditObservation: _edit_head,
+    Observation: _observation_head,
+}
+
+
+def _run_child(event: CmdOutputObservation) -> list[Block]:
+    blocks: list[Block] = [(event.content, "output")]
+    if event.exit_code not in (0, -1):
+        blocks.append((f"exit code {event.exit_code}", "error"))
+    return blocks
+
+
+_CHILD_BLOCKS: dict[type[Event], BlockFn] = {
+    OpaqueEvent: lambda e: [(f"unknown event {e.kind or '?'}", "unknown")],
+    AgentThinkObservation: lambda e: [],
+    CmdOutputObservation: _run_child,
+    FileEditObservation: lambda e: [(e.extras.diff, "diff")] if e.extras.diff else [(e.content, "output")],
+    AgentDelegateObservation: lambda e: [(e.content or _compact_json(e.extras.outputs), "output")],
+    ErrorObservation: lambda e: [(e.content, "error")],
+    UserRejectObservation: lambda e: [(e.content, "pending")],
+    Observation: lambda e: [(e.content, "error" if is_error(e) else "output")],
+}
+
+
+def _lookup(table: dict[type[Event], BlockFn], event: Event) -> BlockFn:
+    """Exact type first; else the nearest registered base, remembered for the next event of that type."""
+    cls = type(event)
+    found = table.get(cls)
+    if found is None:
+        found = next((table[base] for base in cls.__mro__ if base in table), lambda e: [])
+        table[cls] = found
+    return found
+
+
+def body_blocks(head: Event, children: Sequence[Event]) -> list[Block]:
+    """The text under a cell's header, in display order; empty blocks are dropped."""
+    blocks = _lookup(_HEAD_BLOCKS, head)(head)
+    for child in children:
+        blocks.extend(_lookup(_CHILD_BLOCKS, child)(child))
+    out: list[Block] = []
+    for text, style in blocks:
+        text = text.strip("\n")
+        if text.strip():
+            out.append((text, style))
+    return out
+
+
+def count_lines(blocks: Sequence[Block]) -> int:
+    return sum(text.count("\n") + 1 for text, _ in blocks)
+
+
+def search_text(head: Event, children: Sequence[Event]) -> str:
+    parts = [summary(head)]
+    if isinstance(head, MessageAction):
+        parts.append(head.args.content)
+    parts.extend(text for text, _ in body_blocks(head, children))
+    return "\n".join(parts)
