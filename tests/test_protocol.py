@@ -386,3 +386,23 @@ class TestLlmMessages:
         assert message.model_dump()["tool_calls"] == [
             {"id": "c1", "type": "function", "function": {"name": "think", "arguments": "{}"}}
         ]
+
+
+def test_condensation_of_a_huge_range_has_a_short_message() -> None:
+    event = event_from_dict(
+        {"action": "condensation", "args": {"forgotten_events_start_id": 0, "forgotten_events_end_id": 2**62}}
+    )
+    assert event.message == f"Condenser is dropping the events: [0, 1, ..., {2**62}]."
+    small = event_from_dict(
+        {"action": "condensation", "args": {"forgotten_events_start_id": 1, "forgotten_events_end_id": 3}}
+    )
+    assert small.message == "Condenser is dropping the events: [1, 2, 3]."
+
+
+def test_parsed_events_share_one_fields_set_per_class() -> None:
+    first, second = (event_from_dict(dict(SAMPLES)["CmdOutputObservation"]) for _ in range(2))
+    assert first.__pydantic_fields_set__ is second.__pydantic_fields_set__
+    assert first.extras.__pydantic_fields_set__ is second.extras.__pydantic_fields_set__  # type: ignore[attr-defined]
+    copied = first.model_copy(update={"id": 99})
+    assert copied.__pydantic_fields_set__ is first.__pydantic_fields_set__ and copied.id == 99
+    assert copied == first.model_copy(update={"id": 99}) and copied != first

@@ -396,12 +396,24 @@ class Connection:
         sio = self._sio
         if sio is None or not sio.connected:
             return SendOutcome(False, error="not connected")
+        # The library forgets pending acknowledgements on disconnect without waking their callers: race the
+        # acknowledgement against this connection's end, so a send never waits out the timeout for nothing.
+        call = asyncio.ensure_future(sio.call("oh_user_action", payload, timeout=self._ack_timeout))
+        lost = asyncio.ensure_future(self._disconnected.wait())
         try:
-            answer = await sio.call("oh_user_action", payload, timeout=self._ack_timeout)
+            await asyncio.wait({call, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if not call.done():
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+            return SendOutcome(False, error="the connection was lost before the server confirmed")
+        try:
+            answer = call.result()
         except socketio.exceptions.TimeoutError:
             return SendOutcome(False, error=f"the server did not confirm within {self._ack_timeout:g} s")
-        except socketio.exceptions.BadNamespaceError:
-            return SendOutcome(False, error="the connection was lost before the server confirmed")
+        except socketio.exceptions.SocketIOError as error:
+            return SendOutcome(False, error=f"the connection was lost before the server confirmed ({error})")
         if isinstance(answer, dict):
             if answer.get("error") is True:
                 return SendOutcome(False, error=str(answer.get("message", "refused")))

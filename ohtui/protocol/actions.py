@@ -22,6 +22,7 @@ JsonDict = dict[str, Any]
 
 _DROPPED_LEGACY_ARGS = ("keep_prompt", "task_completed", "timestamp")
 _RISKS = frozenset(r.value for r in ActionSecurityRisk)
+_LISTED_IDS = 10_000
 
 
 class ActionArgs(Args):
@@ -365,18 +366,26 @@ class CondensationAction(Action):
     args_class: ClassVar[type[Args]] = CondensationArgs
 
     @property
-    def forgotten(self) -> list[int]:
+    def forgotten(self) -> range | list[int]:
+        """The ids this condensation drops: the explicit list, or the inclusive range (lazily: it may be huge)."""
         if self.args.forgotten_event_ids is not None:
             return list(self.args.forgotten_event_ids)
         start, end = self.args.forgotten_events_start_id, self.args.forgotten_events_end_id
         if start is None or end is None:
             return []
-        return list(range(start, end + 1))
+        return range(start, end + 1)
 
     def derive_message(self) -> str:
         if self.args.summary:
             return f"Summary: {self.args.summary}"
-        return f"Condenser is dropping the events: {self.forgotten}."
+        forgotten = self.forgotten
+        if isinstance(forgotten, range) and forgotten.stop - forgotten.start > _LISTED_IDS:
+            # Upstream prints the whole list; past a few thousand ids that is a message nobody reads (or memory
+            # nobody has), so the range is shown as its ends.
+            shown = f"[{forgotten.start}, {forgotten.start + 1}, ..., {forgotten.stop - 1}]"
+        else:
+            shown = str(list(forgotten))
+        return f"Condenser is dropping the events: {shown}."
 
 
 class CondensationRequestAction(Action):

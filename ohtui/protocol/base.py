@@ -63,7 +63,10 @@ class Event(WireModel):
 
     @property
     def hidden(self) -> bool:
-        return bool(getattr(getattr(self, "args", None) or getattr(self, "extras", None), "hidden", False))
+        """``args.hidden`` / ``extras.hidden`` where the type has it (read from instance dicts: a ``getattr`` of a
+        missing attribute goes through pydantic's slow ``__getattr__``)."""
+        payload = self.__dict__.get("args") or self.__dict__.get("extras")
+        return payload is not None and payload.__dict__.get("hidden", False) is True
 
     def derive_message(self) -> str:
         return ""
@@ -72,7 +75,31 @@ class Event(WireModel):
     def _derive(self) -> Self:
         # Frozen model: write the derived value straight into the instance dict, once, at validation.
         self.__dict__["message"] = self.derive_message()
+        _share_fields_set(self)
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        _share_fields_set(copied)
+        return copied
+
+
+_SHARED_FIELDS_SETS: dict[type[BaseModel], set[str]] = {}
+
+
+def _share_fields_set(event: BaseModel) -> None:
+    """Give an event (and its args/extras) one shared ``__pydantic_fields_set__`` per class instead of its own.
+
+    That set is a third of a parsed event's memory, and nothing in ohtui uses ``exclude_unset``; the shared set
+    names every field, so ``model_dump(exclude_unset=True)`` equals ``model_dump()`` for events. Never mutated.
+    """
+    for model in (event, event.__dict__.get("args"), event.__dict__.get("extras")):
+        if isinstance(model, BaseModel):
+            cls = type(model)
+            shared = _SHARED_FIELDS_SETS.get(cls)
+            if shared is None:
+                shared = _SHARED_FIELDS_SETS.setdefault(cls, set(cls.model_fields))
+            object.__setattr__(model, "__pydantic_fields_set__", shared)
 
 
 def _nest(data: dict[str, Any], top_fields: Mapping[str, object], key: str) -> dict[str, Any]:
