@@ -7,12 +7,17 @@ Each subcommand is a :class:`Command` in :data:`COMMANDS`: its arguments and the
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ohtui import __version__
+
+if TYPE_CHECKING:
+    from ohtui.config import Settings
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,105 @@ def _run_tail(args: argparse.Namespace) -> int:
     return asyncio.run(tail(args.url, args.conversation, key=args.key or key_from_environment(), as_json=args.json))
 
 
+def _ui_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the UI, shared by plain ``ohtui`` (embedded server) and ``ohtui connect``."""
+    parser.add_argument("--conversation", "-c", metavar="ID", help="open this conversation")
+    parser.add_argument(
+        "--continue", dest="resume", action="store_true", help="open the most recently updated conversation"
+    )
+    parser.add_argument("--theme", help="Textual theme, e.g. textual-dark, textual-light (setting: theme)")
+
+
+def _embedded_arguments(parser: argparse.ArgumentParser) -> None:
+    _ui_arguments(parser)
+    parser.add_argument("--agent", help="agent for new conversations: auto, llm, echo, replay (setting: agent)")
+    parser.add_argument(
+        "--no-confirm",
+        dest="confirmation_mode",
+        action="store_false",
+        default=None,
+        help="let the agent run commands and edit files without asking (setting: confirmation_mode)",
+    )
+    parser.add_argument("--port", type=int, help="port of the embedded server (default: a free one)")
+    _data_dir_argument(parser)
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    from ohtui.config import Settings, SettingsError
+
+    try:
+        return Settings.load().with_overrides(theme=getattr(args, "theme", None), **overrides)
+    except SettingsError as error:
+        raise UserError(str(error)) from None
+
+
+def _run_ui(args: argparse.Namespace) -> int:
+    """Plain ``ohtui``: the UI on an embedded server (127.0.0.1, a free port, a random key)."""
+    from ohtui.server import ServerConfig
+    from ohtui.tui.app import OhtuiApp, Target
+
+    settings = _settings(
+        args, agent=args.agent, confirmation_mode=args.confirmation_mode, port=getattr(args, "port", None)
+    )
+    server_config = ServerConfig(
+        host=settings.host,
+        port=settings.port,
+        data_dir=_data_dir(args.data_dir),
+        agent=_resolve_agent(settings.agent),
+        generate_key=True,
+        confirmation_mode=settings.confirmation_mode,
+    )
+    target = Target(conversation_id=args.conversation, resume_latest=args.resume)
+    app = OhtuiApp(target, settings, server_config=server_config)
+    return app.run() or 0
+
+
+def _resolve_agent(name: str) -> str:
+    return "echo" if name == "auto" else name
+
+
+def _connect_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", metavar="URL", help="server address, e.g. http://127.0.0.1:3000 (an ssh tunnel's end)")
+    parser.add_argument("--key", metavar="KEY", help="session key (default: $OHTUI_SESSION_API_KEY)")
+    _ui_arguments(parser)
+
+
+def _run_connect(args: argparse.Namespace) -> int:
+    from ohtui.server.app import key_from_environment
+    from ohtui.tui.app import OhtuiApp, Target
+
+    settings = _settings(args)
+    key = args.key or key_from_environment()
+    target = Target(url=args.url.rstrip("/"), key=key, conversation_id=args.conversation, resume_latest=args.resume)
+    return OhtuiApp(target, settings).run() or 0
+
+
+def _config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--path", action="store_true", help="print only the settings file's path")
+
+
+def _run_config(args: argparse.Namespace) -> int:
+    from ohtui.config import Settings, config_path
+
+    path = config_path()
+    if args.path:
+        print(path)
+        return 0
+    settings = _settings(args)
+    print(f"# {path}{'' if path.exists() else ' (not created yet: defaults in use)'}")
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        shown = (
+            json.dumps(value)
+            if not isinstance(value, dict)
+            else "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()) + "}"
+        )
+        env = "" if name == "keymap" else f"  (env OHTUI_{name.upper()})"
+        print(f"# {field.description}{env}")
+        print(f"{name} = {shown}" if value is not None else f"# {name} = (unset)")
+    return 0
+
+
 def _data_dir(value: str | None) -> Path:
     from ohtui.config import data_dir
 
@@ -147,6 +251,23 @@ def _data_dir(value: str | None) -> Path:
 
 
 COMMANDS: list[Command] = [
+    Command(
+        "connect",
+        "open the UI on a remote server (ohtui serve, or OpenHands V0)",
+        "Connect the UI to a running server: `ohtui serve` on another machine (through an ssh tunnel: "
+        "ssh -L 3000:127.0.0.1:3000 host), or an OpenHands V0 server. Without --conversation it lists the "
+        "server's conversations to pick or create one.",
+        _connect_arguments,
+        _run_connect,
+    ),
+    Command(
+        "config",
+        "show the settings, where they come from and what each does",
+        "Print every setting with its current value (file, then OHTUI_* variables) and what it does, in the TOML "
+        "form the settings file takes.",
+        _config_arguments,
+        _run_config,
+    ),
     Command(
         "serve",
         "run the server headless (for ssh and remote use)",
@@ -188,9 +309,13 @@ COMMANDS: list[Command] = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ohtui",
-        description="Terminal UI and embedded server for OpenHands V0 agent sessions.",
+        description="Terminal UI and embedded server for OpenHands V0 agent sessions. Without a command, ohtui "
+        "starts a local server on 127.0.0.1 and opens a new conversation on it.",
+        epilog="Settings: a TOML file (`ohtui config` shows it and every setting; or $OHTUI_CONFIG), then OHTUI_* "
+        "variables, then flags. Keys: F1 in the app lists every key binding and its id.",
     )
     parser.add_argument("--version", action="version", version=f"ohtui {__version__}")
+    _embedded_arguments(parser)
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         sub = subcommands.add_parser(command.name, help=command.help, description=command.description)
@@ -211,14 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors: argparse has printed what to say
         return exit_.code if isinstance(exit_.code, int) else 1
-    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
-    if run is None:
-        print(f"ohtui {__version__}", file=sys.stdout)
-        return 0
+    run: Callable[[argparse.Namespace], int] = getattr(args, "run", _run_ui)
     try:
         return run(args)
     except _user_errors() as error:
-        print(f"ohtui {args.command}: error: {error}", file=sys.stderr)
+        print(f"ohtui{' ' + args.command if args.command else ''}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -31,6 +31,16 @@ replaying the store (or watching it live through the server) sees what it would 
   ``{"type": "error", "id": "STATUS$ERROR", "message": reason}``, an ``error`` observation for an action left
   without one (``AGENT_ERROR$ERROR_ACTION_NOT_EXECUTED_ERROR``), ``agent_state_changed error`` with
   ``reason = "ExceptionClass: message"``.
+* **LLM retries** (the agent calls :func:`~ohtui.agent.signals.report_retry` during a step): status update
+  ``STATUS$LLM_RETRY`` "Retrying LLM request, n / N"; for a rate limit, ``agent_state_changed rate_limited`` too, and
+  ``agent_state_changed running`` once the step returns. An :class:`~ohtui.agent.signals.AgentFailure` ends the run
+  like any error, with its own status id (``STATUS$ERROR_LLM_AUTHENTICATION`` …). An
+  :class:`~ohtui.agent.signals.ActionError` (a malformed tool call) is recorded as an ``error`` observation (agent,
+  with the tool call's metadata) and the agent steps again.
+* **Always allow** (ohtui extension): ``change_agent_state user_confirmed`` whose args carry
+  ``"ohtui_always_allow": true`` confirms the pending action and turns confirmation mode off for the rest of this
+  controller's life (the flag is removed before the action is stored, so the store stays upstream-clean; a restart
+  asks again). :meth:`AgentController.allow_all` does the same in process.
 * **User state changes** (anything else is refused by :meth:`AgentController.check`, nothing stored): ``stopped``
   while running, paused, awaiting_user_confirmation, user_confirmed or rate_limited; ``paused`` while running or
   user_confirmed (the step in flight, and the action it returns, still complete); ``running`` from paused (the loop
@@ -69,6 +79,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ohtui.agent.base import Agent, Runtime, is_runnable
 from ohtui.agent.errors import IllegalAction, MaxIterationsReached
+from ohtui.agent.signals import ActionError, AgentFailure, reporting_to
 from ohtui.protocol import (
     Action,
     ActionConfirmationStatus,
@@ -106,6 +117,7 @@ if TYPE_CHECKING:
     from ohtui.store import EventStore
 
 __all__ = [
+    "ALWAYS_ALLOW_ARG",
     "ERROR_ACTION_NOT_EXECUTED_ERROR",
     "ERROR_ACTION_NOT_EXECUTED_ERROR_ID",
     "ERROR_ACTION_NOT_EXECUTED_STOPPED",
@@ -132,6 +144,8 @@ USER_REJECTED = "Action has been rejected by the user! Waiting for further user 
 THOUGHT_LOGGED = "Your thought has been logged."
 RESTART_REASON = "The server restarted while the agent was running."
 NO_RUNTIME = "No runtime is attached to this conversation, so the action was not executed."
+# ohtui-only arg of a user's ``change_agent_state user_confirmed``: confirm, and stop asking in this session.
+ALWAYS_ALLOW_ARG = "ohtui_always_allow"
 
 # States that only exist while this process is driving the agent: found last in a store, they mean it died.
 TRANSIENT_STATES = frozenset(
@@ -216,6 +230,12 @@ class AgentController:
     ``on_status`` receives runtime status updates (not stored); ``on_state`` every new state, after its
     ``agent_state_changed`` is stored. Callbacks are called synchronously; a coroutine they return is scheduled as a
     task; their exceptions are logged and ignored.
+
+    Optional agent attributes the controller honours: ``confirmation_mode`` (true: confirmation is on even if the
+    ``confirmation_mode`` argument is false; the LLM agent sets it by default), ``provided_runtime`` (a runtime the
+    agent brings, used instead of ``runtime``: the replay agent's recorded observations), ``default_runtime()`` (a
+    runtime to use when ``runtime`` is None: the LLM agent's local shell) and ``async aclose()`` (called by
+    :meth:`close`).
     """
 
     def __init__(
@@ -235,8 +255,12 @@ class AgentController:
             raise ValueError("max_iterations must be at least 1")
         self.events = events
         self.agent = agent
-        self.runtime = runtime
-        self.confirmation_mode = confirmation_mode
+        provided = getattr(agent, "provided_runtime", None)
+        self._displaced_runtime = runtime if provided is not None else None
+        if provided is None and runtime is None and callable(default := getattr(agent, "default_runtime", None)):
+            provided = default()
+        self.runtime = provided if provided is not None else runtime
+        self.confirmation_mode = confirmation_mode or getattr(agent, "confirmation_mode", False) is True
         self.max_iterations = max_iterations
         self.working_dir = working_dir
         self.close_timeout = close_timeout
@@ -392,11 +416,18 @@ class AgentController:
             task.cancel()
         self._agent_call = None
         self._stepping = False
-        if self.runtime is not None:
+        for runtime in (self.runtime, self._displaced_runtime):
+            if runtime is not None:
+                try:
+                    await runtime.close()
+                except Exception:
+                    log.exception("agent %s: runtime.close() failed", self._agent_name)
+        aclose = getattr(self.agent, "aclose", None)
+        if aclose is not None:
             try:
-                await self.runtime.close()
+                await aclose()
             except Exception:
-                log.exception("agent %s: runtime.close() failed", self._agent_name)
+                log.exception("agent %s: aclose() failed", self._agent_name)
         self._notify()
 
     # ----------------------------------------------------------------------------------------------- user input
@@ -448,6 +479,8 @@ class AgentController:
             refusal = self.check(action)
             if refusal is not None:
                 raise IllegalAction(refusal)
+            if isinstance(action, ChangeAgentStateAction) and ALWAYS_ALLOW_ARG in (action.args.model_extra or {}):
+                action = self._take_always_allow(action)
             stored = self._append(action, EventSource.USER)
             if isinstance(stored, MessageAction):
                 self._on_user_message(stored)
@@ -459,6 +492,28 @@ class AgentController:
             # Let the cancelled loop unwind, so the caller sees a quiet controller; it cannot store anything.
             await asyncio.wait({stopped_task}, timeout=self.close_timeout)
         return stored
+
+    async def allow_all(self) -> Event | None:
+        """Always allow in this session: no more confirmations; the action awaiting one (if any) runs now.
+
+        Returns the stored ``user_confirmed`` action, or None if nothing was awaiting confirmation.
+        """
+        self.confirmation_mode = False
+        if self._state is not AgentState.AWAITING_USER_CONFIRMATION:
+            return None
+        try:
+            return await self.submit(_state_action(AgentState.USER_CONFIRMED))
+        except IllegalAction:  # the state moved on meanwhile: nothing left to confirm
+            return None
+
+    def _take_always_allow(self, action: ChangeAgentStateAction) -> ChangeAgentStateAction:
+        """Apply the ohtui-only flag of a user_confirmed and return the action without it (what gets stored)."""
+        extra = action.args.model_extra or {}
+        if extra.get(ALWAYS_ALLOW_ARG) is True and action.args.agent_state is AgentState.USER_CONFIRMED:
+            self.confirmation_mode = False
+        data = event_to_dict(action)
+        data["args"].pop(ALWAYS_ALLOW_ARG, None)
+        return _same_class(action, event_from_dict(data))
 
     def _on_user_message(self, message: MessageAction) -> None:
         self._refresh()
@@ -617,9 +672,21 @@ class AgentController:
 
     async def _step(self, run: int, history: list[Event], seen_messages: int) -> None:
         try:
-            action = await self.agent.step(history)
+            with reporting_to(_Reporter(self, run)):
+                action = await self.agent.step(history)
             if not isinstance(action, Action):
                 raise TypeError(f"{self._agent_name}.step() returned {type(action).__name__}, not an Action")
+        except ActionError as error:
+            async with self._lock:
+                if run == self._run:
+                    self._stepping = False
+                    self._end_rate_limit()
+                    log.info("agent %s: step gave an error for the model: %s", self._agent_name, error)
+                    self._append(
+                        ErrorObservation(content=str(error), tool_call_metadata=error.tool_call_metadata),
+                        EventSource.AGENT,
+                    )
+            return
         except Exception as error:
             async with self._lock:
                 if run == self._run:
@@ -631,8 +698,22 @@ class AgentController:
             if run != self._run:
                 return
             self._stepping = False
+            self._end_rate_limit()
             self._to_execute = self._on_agent_action(action, seen_messages)
             self._notify()
+
+    def _end_rate_limit(self) -> None:
+        if self._state is AgentState.RATE_LIMITED:
+            self._set_state(AgentState.RUNNING)
+
+    async def _on_retry(self, run: int, attempt: int, attempts: int, rate_limited: bool) -> None:
+        """The agent's LLM request failed and will be retried (see :mod:`ohtui.agent.signals`)."""
+        async with self._lock:
+            if run != self._run:
+                return
+            self._status(RuntimeStatus.LLM_RETRY, f"Retrying LLM request, {attempt} / {attempts}")
+            if rate_limited and self._state is AgentState.RUNNING:
+                self._set_state(AgentState.RATE_LIMITED)
 
     def _on_agent_action(self, action: Action, seen_messages: int) -> Action | None:
         """Store the agent's action and apply its consequences; return it if the runtime must run it now."""
@@ -735,7 +816,8 @@ class AgentController:
 
     def _fail(self, error: BaseException) -> None:
         reason = _reason(error)
-        self._status(RuntimeStatus.ERROR, reason, level="error")
+        status = error.status if isinstance(error, AgentFailure) else RuntimeStatus.ERROR
+        self._status(status, reason, level="error")
         self._set_state(AgentState.ERROR, reason=reason)
 
     def _agent_history(self) -> list[Event]:
@@ -824,6 +906,17 @@ class AgentController:
     @property
     def _agent_name(self) -> str:
         return getattr(self.agent, "name", type(self.agent).__name__)
+
+
+class _Reporter:
+    """What the agent's :func:`~ohtui.agent.signals.report_retry` reaches during one step of one run."""
+
+    def __init__(self, controller: AgentController, run: int) -> None:
+        self._controller = controller
+        self._run = run
+
+    async def retrying(self, attempt: int, attempts: int, *, rate_limited: bool) -> None:
+        await self._controller._on_retry(self._run, attempt, attempts, rate_limited)
 
 
 def _is_user_message(event: Event) -> bool:

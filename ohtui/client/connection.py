@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -77,7 +78,11 @@ class Connection:
         on_status: Callable[[StatusUpdate], object] | None = None,
         on_error: Callable[[ErrorFrame], object] | None = None,
         on_unstored: Callable[[Event], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
+        """``clock`` (for retry deadlines) and ``rng`` (backoff jitter) are injectable so a UI under test is
+        deterministic; ``ping_every=0`` turns latency measurement off."""
         self.url = url.rstrip("/")
         self.conversation_id = conversation_id
         self.store = store
@@ -91,6 +96,8 @@ class Connection:
         self._on_status = on_status
         self._on_error = on_error
         self._on_unstored = on_unstored
+        self._clock = clock
+        self._rng = rng
         self.rest = RestClient(self.url, key)
         self.outbox = Outbox(outbox_limit)
         self._status = ConnectionChanged(ConnectionState.IDLE, self.url, conversation_id)
@@ -202,12 +209,12 @@ class Connection:
             if self.backoff.gives_up(attempt, time.monotonic() - failing_since):
                 self._set_state(ConnectionState.OFFLINE, attempt=attempt, next_retry_in=None, next_retry_at=None)
                 return
-            delay = self.backoff.delay(attempt)
+            delay = self.backoff.delay(attempt, self._rng)
             self._set_state(
                 ConnectionState.RECONNECTING,
                 attempt=attempt,
                 next_retry_in=delay,
-                next_retry_at=time.monotonic() + delay,
+                next_retry_at=self._clock() + delay,
             )
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

@@ -49,6 +49,8 @@ class ServerConfig:
     ping_timeout: float = 20.0
     confirmation_mode: bool = False
     runtime_factory: Callable[[str], Any] | None = None
+    clock: Callable[[], str] | None = None
+    """Timestamps of stored events (default: now, as upstream); tests and snapshots inject a fixed clock."""
 
 
 class OhtuiServer:
@@ -87,7 +89,8 @@ class OhtuiServer:
         self.key = key
         if self._db is None:
             db_path = config.db_path or (config.data_dir / "ohtui.db" if config.data_dir else None)
-            self._db = await asyncio.to_thread(Database, db_path)
+            clock = config.clock
+            self._db = await asyncio.to_thread(lambda: Database(db_path, clock=clock) if clock else Database(db_path))
         sio = socketio.AsyncServer(
             async_mode="aiohttp",
             cors_allowed_origins="*",

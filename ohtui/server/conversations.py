@@ -10,13 +10,14 @@ from typing import Any
 
 from ohtui.agent.controller import AgentController
 from ohtui.agent.registry import create_agent
-from ohtui.protocol import Action, AgentState, Event, StatusUpdate, event_to_dict
+from ohtui.protocol import Action, AgentState, Event, MessageAction, StatusUpdate, event_to_dict
 from ohtui.server.forwarding import live_payload
 from ohtui.store import ConversationInfo, Database, EventStore
 
 log = logging.getLogger(__name__)
 
 _DRAIN_TIMEOUT = 5.0
+_TITLE_LENGTH = 60
 
 Emit = Callable[[str, dict[str, Any], list[str]], Awaitable[None]]
 """``emit(event_name, payload, sids)``: send one frame to these sockets (the socket layer provides it)."""
@@ -192,7 +193,21 @@ class ConversationManager:
         """Store a client action through the controller (which may refuse it with ``IllegalAction``)."""
         conversation = await self.ensure_running(conversation_id)
         async with conversation._actions:
-            return await conversation.controller.submit(action)
+            stored = await conversation.controller.submit(action)
+        if isinstance(stored, MessageAction):
+            self._title_from(conversation, stored.args.content)
+        return stored
+
+    def _title_from(self, conversation: Conversation, text: str) -> None:
+        """A conversation without a title takes its first user message's first line, as upstream titles it."""
+        info = self._db.conversations.get(conversation.conversation_id)
+        line = text.strip().split("\n", 1)[0].strip()
+        if info is None or info.title or not line:
+            return
+        title = line if len(line) <= _TITLE_LENGTH else line[: _TITLE_LENGTH - 1] + "…"
+        self._db.conversations.update(conversation.conversation_id, title=title)
+        status = StatusUpdate(type="info", message=conversation.conversation_id, conversation_title=title)
+        conversation._emits.put_nowait(status)
 
     async def close(self, conversation_id: str) -> None:
         conversation = self._live.pop(conversation_id, None)

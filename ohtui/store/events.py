@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -129,8 +129,9 @@ def _as_source(source: EventSource | str | None) -> EventSource | None:
 class EventStore:
     """One conversation's events. Thread-safe; every call is short enough to make directly on an asyncio loop."""
 
-    def __init__(self, conns: Connections, conversation_id: str) -> None:
+    def __init__(self, conns: Connections, conversation_id: str, *, clock: Callable[[], str] = _wire_timestamp) -> None:
         self._conns = conns
+        self._clock = clock
         self.conversation_id = conversation_id
         self._pk: int | None = None
         self._next_id: int | None = None  # highest stored id + 1; None until first needed (and after a conflict)
@@ -166,7 +167,7 @@ class EventStore:
                 pk = self._pk if self._pk is not None else self._create_pk(conn)
                 for _attempt in range(_ID_RETRIES):
                     first = self._next_id if self._next_id is not None else self._load_next_id(conn, pk)
-                    timestamp = _wire_timestamp()  # one moment per transaction: the batch is stored at once
+                    timestamp = self._clock()  # one moment per transaction: the batch is stored at once
                     stored: list[Event] = []
                     rows: list[Row] = []
                     for offset, event in enumerate(batch):

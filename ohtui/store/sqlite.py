@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from ohtui import config
+from ohtui.protocol import wire_timestamp
 from ohtui.store.connection import Connections
 from ohtui.store.conversations import ConversationStore
 from ohtui.store.events import EventStore
@@ -32,8 +34,16 @@ class Database:
     :class:`StoreError` naming it; it is never modified.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT):
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        clock: Callable[[], str] = wire_timestamp,
+    ):
+        """``clock`` gives the timestamp of appended events (upstream's naive ISO form); tests inject a fixed one."""
         self.path = Path(path) if path is not None else config.data_dir() / DATABASE_NAME
+        self._clock = clock
         self._conns = Connections(self.path, busy_timeout)
         self._stores: dict[str, EventStore] = {}
         self._stores_lock = threading.Lock()
@@ -57,7 +67,7 @@ class Database:
         with self._stores_lock:
             store = self._stores.get(conversation_id)
             if store is None:
-                store = self._stores[conversation_id] = EventStore(self._conns, conversation_id)
+                store = self._stores[conversation_id] = EventStore(self._conns, conversation_id, clock=self._clock)
             return store
 
     def _forget(self, conversation_id: str) -> None:

@@ -97,7 +97,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="help-frame"):
             yield Static(
-                "Keys by binding id: remap any of them in the config file's [keymap] table. Esc closes.",
+                "Keys by binding id: remap any of them in the settings file's \\[keymap] table (see `ohtui config`). "
+                "Esc closes.",
                 id="help-note",
             )
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)

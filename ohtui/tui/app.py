@@ -1,0 +1,470 @@
+"""The ohtui application: one screen with the event log, the agent and connection panes, and the chat input.
+
+Data flow (DESIGN.md): the :class:`Session` (client + local mirror) posts typed messages; the handlers here own
+every state change and hand data to widgets; widgets post user intents back as messages. No I/O in a widget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer
+
+from ohtui.client.backoff import BackoffPolicy
+from ohtui.client.outbox import SendOutcome
+from ohtui.client.rest import RestError
+from ohtui.client.status import ConnectionChanged, ConnectionState
+from ohtui.config import Settings, cache_dir
+from ohtui.protocol import AgentState
+from ohtui.server import ServerConfig, ServerError
+from ohtui.tui.commands import OhtuiCommands, PaletteCommand
+from ohtui.tui.embedded import EmbeddedServer
+from ohtui.tui.messages import (
+    ConfirmRequested,
+    PauseRequested,
+    RejectRequested,
+    ResumeRequested,
+    RetryRequested,
+    StopRequested,
+)
+from ohtui.tui.screens.conversations import ConversationsScreen
+from ohtui.tui.screens.help import HelpScreen
+from ohtui.tui.search_bar import SearchBar, parse_filter
+from ohtui.tui.session import (
+    ConnectionStatusChanged,
+    ConversationOpened,
+    EventsArrived,
+    ServerErrorReceived,
+    Session,
+    StatusReceived,
+)
+from ohtui.tui.widgets import AgentStatePanel, ChatInput, ConnectionStatusPanel, EventLog
+
+STOPPABLE = frozenset(
+    {
+        AgentState.RUNNING,
+        AgentState.PAUSED,
+        AgentState.AWAITING_USER_CONFIRMATION,
+        AgentState.USER_CONFIRMED,
+        AgentState.RATE_LIMITED,
+    }
+)
+NARROW = 100
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the UI connects. ``url=None`` means the embedded server (started by the app, stopped on exit)."""
+
+    url: str | None = None
+    key: str | None = None
+    conversation_id: str | None = None
+    resume_latest: bool = False
+    display_url: str | None = None
+    """How the connection pane names the server (default: its URL)."""
+
+
+class OhtuiApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "ohtui"
+    COMMANDS = App.COMMANDS | {OhtuiCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("question_mark", "help", "Help", show=False, id="app.help_key"),
+        Binding("escape", "stop_agent", "Stop agent", id="app.stop"),
+        Binding("f2", "pause_resume", "Pause/resume", id="app.pause_resume"),
+        Binding("ctrl+y", "confirm", "Confirm action", priority=True, id="app.confirm"),
+        Binding("ctrl+n", "reject", "Reject action", priority=True, id="app.reject"),
+        Binding("ctrl+o", "conversations", "Conversations", id="app.conversations"),
+        Binding("slash", "search", "Search", show=False, id="app.search"),
+        Binding("ctrl+l", "focus_log", "Log", show=False, id="app.focus_log"),
+        Binding("i", "focus_input", "Type a message", show=False, id="app.focus_input"),
+        Binding("ctrl+r", "retry", "Reconnect", show=False, id="app.retry"),
+        Binding("ctrl+t", "toggle_theme", "Light/dark", show=False, id="app.toggle_theme"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="app.toggle_sidebar"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        target: Target | None = None,
+        settings: Settings | None = None,
+        *,
+        server_config: ServerConfig | None = None,
+        mirror_dir: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        connection_options: dict[str, Any] | None = None,
+    ) -> None:
+        """``clock`` drives elapsed times and countdowns; with ``connection_options`` (passed to the client's
+        :class:`Connection`) tests make the whole screen deterministic."""
+        super().__init__()
+        self.target = target or Target()
+        self.settings = settings or Settings()
+        self._server_config = server_config
+        self._mirror_dir = mirror_dir
+        self._clock = clock
+        self._connection_options = {"clock": clock, **(connection_options or {})}
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self.embedded: EmbeddedServer | None = None
+        self.session: Session | None = None
+        self._shut_down = False
+        self._changed: asyncio.Event | None = None
+        self.theme = self.settings.theme
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+
+    # -- layout ------------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield EventLog(id="log")
+            with Vertical(id="sidebar"):
+                yield AgentStatePanel(clock=self._clock, id="agent")
+                yield ConnectionStatusPanel(clock=self._clock, id="connection")
+        yield SearchBar()
+        yield ChatInput(id="chat")
+        yield Footer()
+
+    @property
+    def event_log(self) -> EventLog:
+        return self.query_one(EventLog)
+
+    @property
+    def agent_panel(self) -> AgentStatePanel:
+        return self.query_one(AgentStatePanel)
+
+    @property
+    def connection_panel(self) -> ConnectionStatusPanel:
+        return self.query_one(ConnectionStatusPanel)
+
+    @property
+    def chat(self) -> ChatInput:
+        return self.query_one(ChatInput)
+
+    def on_mount(self) -> None:
+        self._changed = asyncio.Event()
+        self._apply_width(self.size.width)
+        self.connection_panel.set_status(
+            ConnectionChanged(ConnectionState.IDLE, self._label(self.target.url or "starting embedded server…"), "")
+        )
+        self.chat.focus()
+        self._start()
+
+    def on_resize(self) -> None:
+        self._apply_width(self.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        self.screen.set_class(width < NARROW, "-narrow")
+
+    def _label(self, url: str) -> str:
+        return self.target.display_url or url
+
+    def _touch(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` holds, re-checked after each screen refresh that follows news from the
+        session. For tests and scripts driving the app (bound it with ``asyncio.timeout``)."""
+        while not predicate():
+            assert self._changed is not None
+            self._changed.clear()
+            await self._changed.wait()
+
+    # -- start-up and shut-down --------------------------------------------------------------------------------
+    @work(exclusive=True, group="session")
+    async def _start(self) -> None:
+        settings = self.settings
+        url, key = self.target.url, self.target.key
+        if url is None:
+            config = self._server_config or ServerConfig(host=settings.host, port=settings.port, generate_key=True)
+            self.embedded = EmbeddedServer(config)
+            try:
+                url, key = await self.embedded.start()
+            except (ServerError, OSError) as error:
+                self._fail(f"the embedded server did not start: {error}")
+                return
+        self.session = Session(
+            url,
+            key=key,
+            mirror_path=self._mirror_path(url),
+            post=self.post_message,
+            backoff=BackoffPolicy(
+                base=settings.backoff_base,
+                cap=settings.backoff_cap,
+                max_attempts=settings.max_attempts,
+                give_up_after=settings.give_up_after,
+            ),
+            connection_options=self._connection_options,
+        )
+        conversation_id = await self._choose_conversation()
+        if conversation_id is not None:
+            await self.session.open(conversation_id)
+
+    async def _choose_conversation(self) -> str | None:
+        assert self.session is not None
+        rest = self.session.rest
+        try:
+            if self.target.conversation_id:
+                return self.target.conversation_id
+            if self.target.resume_latest:
+                existing = await rest.conversations()
+                if existing:
+                    return str(existing[0]["conversation_id"])
+            if self.target.url is None or self.target.resume_latest:
+                return await rest.create_conversation()
+        except RestError as error:
+            self._fail(f"could not reach the server: {error}")
+            return None
+        return await self.push_screen_wait(ConversationsScreen(rest))
+
+    def _fail(self, message: str) -> None:
+        self.connection_panel.set_status(
+            ConnectionChanged(
+                ConnectionState.OFFLINE, self._label(self.target.url or "embedded"), "", last_error=message
+            )
+        )
+        self.notify(message, severity="error", timeout=10)
+
+    def _mirror_path(self, url: str) -> Path:
+        """Remote servers: a persistent mirror per URL (a restart fetches only what is new). Embedded: throwaway."""
+        if self._mirror_dir is not None:
+            folder = self._mirror_dir
+        elif self.target.url is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="ohtui-mirror-")
+            folder = Path(self._scratch.name)
+        else:
+            folder = cache_dir() / "mirrors"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.db"
+
+    async def shutdown(self) -> None:
+        """Close the session and stop the embedded server (everything it holds is stored). Idempotent."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        if self.session is not None:
+            await self.session.close()
+        if self.embedded is not None:
+            await self.embedded.stop()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+
+    async def action_quit(self) -> None:
+        await self.shutdown()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        await self.shutdown()
+
+    # -- messages from the session ------------------------------------------------------------------------------
+    @on(ConversationOpened)
+    def _conversation_opened(self, message: ConversationOpened) -> None:
+        self.call_after_refresh(self._touch)
+        self.event_log.clear()
+        self.agent_panel.set_state(AgentState.LOADING)
+        self.sub_title = message.conversation_id
+
+    @on(EventsArrived)
+    def _events_arrived(self, message: EventsArrived) -> None:
+        self.call_after_refresh(self._touch)
+        self.event_log.add_events(message.events)
+        panel = self.agent_panel
+        before = panel.state
+        for event in message.events:
+            panel.update_from_event(event)
+        if panel.state is not before:
+            self.refresh_bindings()
+
+    @on(ConnectionStatusChanged)
+    def _connection_changed(self, message: ConnectionStatusChanged) -> None:
+        self.call_after_refresh(self._touch)
+        status = message.status
+        self.connection_panel.set_status(replace(status, url=self._label(status.url)))
+        self.chat.set_pending(status.counters.sends_pending, offline=status.state is not ConnectionState.CONNECTED)
+
+    @on(StatusReceived)
+    def _status_received(self, message: StatusReceived) -> None:
+        self.call_after_refresh(self._touch)
+        if message.status.conversation_title is not None:
+            self.sub_title = message.status.conversation_title
+            return
+        self.agent_panel.update_from_status(message.status)
+        if message.status.is_error:
+            self.notify(message.status.message or message.status.id or "error", severity="error", timeout=8)
+
+    @on(ServerErrorReceived)
+    def _server_error(self, message: ServerErrorReceived) -> None:
+        self.call_after_refresh(self._touch)
+        self.notify(f"server: {message.frame.message}", severity="error", timeout=8)
+
+    # -- user intents -------------------------------------------------------------------------------------------
+    @on(ChatInput.Submitted)
+    def _submitted(self, message: ChatInput.Submitted) -> None:
+        text = message.text.strip()
+        if text:
+            self._send_message(text)
+
+    @work(group="send")
+    async def _send_message(self, text: str) -> None:
+        if self.session is None:
+            self.notify("not connected yet", severity="warning")
+            return
+        self._report(await self.session.send_message(text), "message")
+
+    @work(group="send")
+    async def _change_state(self, state: AgentState) -> None:
+        if self.session is not None:
+            self._report(await self.session.change_agent_state(state), state.value.replace("_", " "))
+
+    def _report(self, outcome: SendOutcome, what: str) -> None:
+        if not outcome.accepted:
+            self.notify(f"{what} not sent: {outcome.error}", severity="error", timeout=8)
+
+    @property
+    def agent_state(self) -> AgentState:
+        return self.agent_panel.state
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Confirm/reject keys exist only while an action awaits confirmation (and then win over the input's own
+        use of ctrl+y); the footer shows them only then."""
+        if action in ("confirm", "reject"):
+            return self.agent_state is AgentState.AWAITING_USER_CONFIRMATION
+        return True
+
+    @on(ConfirmRequested)
+    def action_confirm(self) -> None:
+        if self.agent_state is AgentState.AWAITING_USER_CONFIRMATION:
+            self._change_state(AgentState.USER_CONFIRMED)
+
+    @on(RejectRequested)
+    def action_reject(self) -> None:
+        if self.agent_state is AgentState.AWAITING_USER_CONFIRMATION:
+            self._change_state(AgentState.USER_REJECTED)
+
+    @on(StopRequested)
+    def action_stop_agent(self) -> None:
+        if self.agent_state in STOPPABLE:
+            self._change_state(AgentState.STOPPED)
+        else:
+            self.notify(f"nothing to stop (the agent is {self.agent_state.value.replace('_', ' ')})", timeout=3)
+
+    @on(PauseRequested)
+    @on(ResumeRequested)
+    def action_pause_resume(self) -> None:
+        state = self.agent_state
+        if state in (AgentState.RUNNING, AgentState.USER_CONFIRMED):
+            self._change_state(AgentState.PAUSED)
+        elif state is AgentState.PAUSED:
+            self._change_state(AgentState.RUNNING)
+        else:
+            self.notify(f"the agent is {state.value.replace('_', ' ')}: nothing to pause or resume", timeout=3)
+
+    @on(RetryRequested)
+    def action_retry(self) -> None:
+        if self.session is not None:
+            self.session.retry()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_conversations(self) -> None:
+        if self.session is not None:
+            self._switch_conversation()
+
+    @work(exclusive=True, group="session")
+    async def _switch_conversation(self) -> None:
+        assert self.session is not None
+        chosen = await self.push_screen_wait(ConversationsScreen(self.session.rest, self.session.conversation_id))
+        if chosen and chosen != self.session.conversation_id:
+            await self.session.open(chosen)
+
+    def action_search(self) -> None:
+        bar = self.query_one(SearchBar)
+        bar.add_class("-open")
+        bar.focus()
+
+    @on(SearchBar.Query)
+    def _search(self, message: SearchBar.Query) -> None:
+        log = self.event_log
+        parsed = parse_filter(message.text)
+        if parsed is not None:
+            kinds, sources = parsed
+            log.set_filter(kinds=kinds, sources=sources)
+            shown = " ".join(f"{k}:{','.join(sorted(v))}" for k, v in (("kind", kinds), ("source", sources)) if v)
+            self.notify(f"filter: {shown or 'all events'}", timeout=3)
+        else:
+            matches = log.search(message.text)
+            self.notify(f"{matches} matches for {message.text!r} (n / N to move)", timeout=3)
+        self._close_search()
+        log.focus()
+
+    @on(SearchBar.Closed)
+    def _close_search(self) -> None:
+        bar = self.query_one(SearchBar)
+        bar.remove_class("-open")
+        if bar.has_focus:
+            self.chat.focus()
+
+    def action_focus_log(self) -> None:
+        self.event_log.focus()
+
+    def action_focus_input(self) -> None:
+        self.chat.focus()
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def action_toggle_sidebar(self) -> None:
+        self.screen.toggle_class("-hide-sidebar")
+
+    # -- command palette ------------------------------------------------------------------------------------------
+    def palette_commands(self) -> list[PaletteCommand]:
+        """Every app binding, plus commands without a key (filters)."""
+        commands: list[PaletteCommand] = []
+        seen: set[str] = set()
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action in seen:
+                continue
+            seen.add(binding.action)
+            keys = self.get_key_display(binding)
+            commands.append(PaletteCommand(binding.description, f"{keys} · {binding.id}", self._runner(binding.action)))
+        filters = [
+            ("Show all events", None, None),
+            ("Show only messages", {"message"}, None),
+            ("Show only commands and their output", {"run", "run_ipython"}, None),
+            ("Show only file edits", {"edit", "write", "read"}, None),
+            ("Show only the user's events", None, {"user"}),
+        ]
+        for name, kinds, sources in filters:
+            commands.append(PaletteCommand(f"Filter: {name}", "log filter", self._filter_runner(kinds, sources)))
+        commands.append(PaletteCommand("New conversation", "create and open", self._new_conversation))
+        return commands
+
+    def _runner(self, action: str) -> Callable[[], object]:
+        return lambda: self.run_action(action)
+
+    def _filter_runner(self, kinds: set[str] | None, sources: set[str] | None) -> Callable[[], object]:
+        return lambda: self.event_log.set_filter(kinds=kinds, sources=sources)
+
+    @work(exclusive=True, group="session")
+    async def _new_conversation(self) -> None:
+        if self.session is None:
+            return
+        try:
+            conversation_id = await self.session.rest.create_conversation()
+        except RestError as error:
+            self.notify(f"could not create a conversation: {error}", severity="error")
+            return
+        await self.session.open(conversation_id)

@@ -1,0 +1,54 @@
+"""The embedded server, on its own thread and event loop, so agent work and replay never stall the UI's loop.
+
+The UI reaches it exactly as it would a remote server: through the real Socket.IO client over loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from ohtui.server import OhtuiServer, ServerConfig
+
+
+class EmbeddedServer:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.server = OhtuiServer(config)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="ohtui-embedded-server", daemon=True)
+        self.url: str | None = None
+        self.key: str | None = None
+
+    def _submit(self, coroutine: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    async def start(self) -> tuple[str, str | None]:
+        """Start the thread and the server; awaitable from the UI's loop without blocking it."""
+        if not self._thread.is_alive():
+            self._thread.start()
+        self.url, self.key = await asyncio.wrap_future(self._submit(self.server.start()))
+        return self.url, self.key
+
+    async def stop(self) -> None:
+        """Stop the server (agents closed, everything stored), then the thread. Idempotent."""
+        if not self._thread.is_alive():
+            return
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(self._submit(self.server.stop())), 20)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            await asyncio.to_thread(self._thread.join, 10)
+            if not self._thread.is_alive():
+                self._loop.close()
+
+    def stop_blocking(self) -> None:
+        """For exit paths with no running loop."""
+        if self._thread.is_alive():
+            try:
+                self._submit(self.server.stop()).result(20)
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(10)

@@ -1,0 +1,158 @@
+"""The UI's side of one conversation: a client :class:`Connection`, its local mirror store, REST for listings.
+
+A plain class on Textual's loop (the Toad pattern): it never touches widgets, it posts typed messages that the
+app's handlers turn into screen updates. Events reach the UI only through the local store, in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from ohtui.client.backoff import BackoffPolicy
+from ohtui.client.connection import Connection
+from ohtui.client.outbox import OutboxFull, SendOutcome
+from ohtui.client.rest import RestClient
+from ohtui.client.status import ConnectionChanged
+from ohtui.protocol import AgentState, ErrorFrame, Event, StatusUpdate
+from ohtui.store import Database, EventStore
+
+
+class EventsArrived(Message):
+    """Events newly stored in the local mirror, in store order (a replay arrives as a few large batches)."""
+
+    def __init__(self, events: list[Event], *, history: bool = False) -> None:
+        self.events = events
+        self.history = history
+        super().__init__()
+
+
+class ConnectionStatusChanged(Message):
+    def __init__(self, status: ConnectionChanged) -> None:
+        self.status = status
+        super().__init__()
+
+
+class StatusReceived(Message):
+    def __init__(self, status: StatusUpdate) -> None:
+        self.status = status
+        super().__init__()
+
+
+class ServerErrorReceived(Message):
+    def __init__(self, frame: ErrorFrame) -> None:
+        self.frame = frame
+        super().__init__()
+
+
+class ConversationOpened(Message):
+    def __init__(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+        super().__init__()
+
+
+class Session:
+    """Connects the UI to ``conversation_id`` on ``url`` and keeps it connected; switchable to another id."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key: str | None,
+        mirror_path: Path,
+        post: Callable[[Message], object],
+        backoff: BackoffPolicy | None = None,
+        connection_options: dict[str, Any] | None = None,
+    ) -> None:
+        """``connection_options`` go to every :class:`Connection` (e.g. ``ping_every``, ``clock``, ``rng``)."""
+        self.url = url
+        self.key = key
+        self._post = post
+        self._backoff = backoff
+        self._connection_options = connection_options or {}
+        self._db = Database(mirror_path)
+        self.rest = RestClient(url, key)
+        self.connection: Connection | None = None
+        self.store: EventStore | None = None
+        self._pending: list[Event] = []
+        self._flush_scheduled = False
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self.connection.conversation_id if self.connection else None
+
+    async def open(self, conversation_id: str) -> None:
+        """Show what the mirror already holds, then connect (which fetches only what is newer)."""
+        await self._close_connection()
+        store = self._db.events(conversation_id)
+        self.store = store
+        self._post(ConversationOpened(conversation_id))
+        known = list(store.search())
+        if known:
+            self._post(EventsArrived(known, history=True))
+        store.subscribe("ui", self._on_stored)
+        self.connection = Connection(
+            self.url,
+            conversation_id,
+            store,
+            key=self.key,
+            backoff=self._backoff,
+            on_change=lambda status: self._post(ConnectionStatusChanged(status)),
+            on_status=lambda status: self._post(StatusReceived(status)),
+            on_error=lambda frame: self._post(ServerErrorReceived(frame)),
+            on_unstored=self._on_unstored,
+            **self._connection_options,
+        )
+        await self.connection.start()
+
+    def _on_stored(self, event: Event) -> None:
+        """Store subscriber: coalesce events stored in one loop iteration into one message."""
+        self._pending.append(event)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        if batch:
+            self._post(EventsArrived(batch))
+
+    def _on_unstored(self, event: Event) -> None:
+        self._post(EventsArrived([event]))
+
+    async def send(self, payload: dict[str, Any]) -> SendOutcome:
+        if self.connection is None:
+            return SendOutcome(False, error="not connected to a conversation")
+        try:
+            return await self.connection.send(payload)
+        except OutboxFull as error:
+            return SendOutcome(False, error=str(error))
+
+    async def send_message(self, text: str) -> SendOutcome:
+        return await self.send({"action": "message", "args": {"content": text, "image_urls": [], "file_urls": []}})
+
+    async def change_agent_state(self, state: AgentState) -> SendOutcome:
+        return await self.send({"action": "change_agent_state", "args": {"agent_state": state.value}})
+
+    def retry(self) -> None:
+        if self.connection is not None:
+            self.connection.retry_now()
+
+    async def _close_connection(self) -> None:
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            await connection.close()
+        if self.store is not None:
+            self.store.unsubscribe("ui")
+            self.store = None
+        self._pending = []
+
+    async def close(self) -> None:
+        await self._close_connection()
+        await self.rest.close()
+        self._db.close()
