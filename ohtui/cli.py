@@ -101,7 +101,9 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="session key clients must send (default: $OHTUI_SESSION_API_KEY; required unless --host is loopback)",
     )
-    parser.add_argument("--agent", default="echo", help="agent for new conversations (default: echo)")
+    parser.add_argument(
+        "--agent", help="agent for new conversations: auto (llm), llm, echo, replay (default: the agent setting)"
+    )
     parser.add_argument(
         "--max-payload", type=int, default=4 * 1024 * 1024, metavar="BYTES", help="largest client action accepted"
     )
@@ -115,13 +117,20 @@ def _run_serve(args: argparse.Namespace) -> int:
     from ohtui.server.app import key_from_environment
     from ohtui.server.run import serve_until_signalled
 
+    settings = _settings(args, agent=args.agent)
+    agents = _agent_setup(settings)
+    if agents.notice:
+        print(agents.notice.split(" Meanwhile")[0], file=sys.stderr)
     config = ServerConfig(
         host=args.host,
         port=args.port,
         data_dir=_data_dir(args.data_dir),
-        agent=args.agent,
+        agent=agents.name,
+        agent_options=agents.options.get(agents.name, {}),
+        other_agent_options=agents.options,
         key=args.key or key_from_environment(),
         max_payload=args.max_payload,
+        confirmation_mode=settings.confirmation_mode,
     )
     try:
         return asyncio.run(serve_until_signalled(config))
@@ -185,21 +194,52 @@ def _run_ui(args: argparse.Namespace) -> int:
     settings = _settings(
         args, agent=args.agent, confirmation_mode=args.confirmation_mode, port=getattr(args, "port", None)
     )
+    agents = _agent_setup(settings)
     server_config = ServerConfig(
         host=settings.host,
         port=settings.port,
         data_dir=_data_dir(args.data_dir),
-        agent=_resolve_agent(settings.agent),
+        agent=agents.name,
+        agent_options=agents.options.get(agents.name, {}),
+        other_agent_options=agents.options,
         generate_key=True,
         confirmation_mode=settings.confirmation_mode,
     )
     target = Target(conversation_id=args.conversation, resume_latest=args.resume)
-    app = OhtuiApp(target, settings, server_config=server_config)
+    app = OhtuiApp(target, settings, server_config=server_config, notice=agents.notice)
     return app.run() or 0
 
 
-def _resolve_agent(name: str) -> str:
-    return "echo" if name == "auto" else name
+@dataclass(frozen=True)
+class AgentSetup:
+    name: str
+    options: dict[str, dict[str, object]]
+    notice: str | None
+
+
+def _agent_setup(settings: Settings) -> AgentSetup:
+    """Which agent runs new conversations, with what options; ``auto`` is the LLM agent, which (unconfigured)
+    explains how to configure a model, while the UI offers the offline demo."""
+    import os
+
+    from ohtui.agent.llm import LLMSettings
+    from ohtui.agent.registry import AGENTS
+
+    name = "llm" if settings.agent == "auto" else settings.agent
+    if name not in AGENTS:
+        raise UserError(f"unknown agent {name!r}; known agents: auto, {', '.join(sorted(AGENTS))}")
+    llm = LLMSettings.from_env(model=settings.llm_model, base_url=settings.llm_base_url, api_key=settings.llm_api_key)
+    options: dict[str, dict[str, object]] = {
+        "llm": {"settings": llm, "confirmation_mode": settings.confirmation_mode, "work_dir": os.getcwd()},
+        "replay": {"confirmation_mode": False},
+    }
+    notice = None
+    if name == "llm" and llm.problem:
+        notice = (
+            f"No LLM configured ({llm.problem}). Set OHTUI_LLM_MODEL and OHTUI_LLM_API_KEY (or OPENAI_API_KEY), "
+            "or llm_model/llm_base_url in the settings file (ohtui config). Meanwhile: ctrl+p → Play the offline demo."
+        )
+    return AgentSetup(name, options, notice)
 
 
 def _connect_arguments(parser: argparse.ArgumentParser) -> None:

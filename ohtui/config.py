@@ -65,6 +65,15 @@ class Settings(BaseModel):
         description="Agent for new conversations: auto (llm if configured, else the demo), llm, echo, replay",
     )
     confirmation_mode: bool = Field(default=True, description="Ask before the LLM agent runs commands or edits files")
+    llm_model: str | None = Field(
+        default=None, description="Model for the llm agent, e.g. gpt-4o, openrouter/…, llama3.1 (Ollama)"
+    )
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint (default: OpenAI); e.g. http://127.0.0.1:11434/v1"
+    )
+    llm_api_key: str | None = Field(
+        default=None, description="API key (prefer the environment: OHTUI_LLM_API_KEY or OPENAI_API_KEY)"
+    )
     host: str = Field(
         default="127.0.0.1", description="Address the embedded server binds (and `ohtui serve`'s default)"
     )

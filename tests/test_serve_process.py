@@ -40,8 +40,19 @@ async def test_serve_answers_and_exits_cleanly_with_everything_stored(tmp_path: 
 
 async def test_serve_refuses_a_public_address_without_a_key(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ohtui", "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={"PATH": "/usr/bin:/bin"},
+        sys.executable,
+        "-m",
+        "ohtui",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
     )
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 1
@@ -53,8 +64,16 @@ async def test_serve_on_a_port_in_use_says_so(tmp_path: Path) -> None:
     try:
         await first.start()
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ohtui", "serve", "--port", str(first.port), "--data-dir", str(tmp_path / "b"),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "ohtui",
+            "serve",
+            "--port",
+            str(first.port),
+            "--data-dir",
+            str(tmp_path / "b"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         _, err = await asyncio.wait_for(process.communicate(), 30)
     finally:

@@ -167,6 +167,9 @@ class TestLiveFlow:
                 await client.frames_until(is_state("awaiting_user_input"))
                 ack = await client.action({"action": "message", "args": {"content": "hello", "image_urls": []}})
                 frames = await client.frames_until(is_state("awaiting_user_input"))
+        titles = [f for f in frames if f.get("status_update")]
+        assert titles == [{"status_update": True, "type": "info", "message": "c", "conversation_title": "hello"}]
+        frames = [f for f in frames if not f.get("status_update")]
         assert isinstance(ack, dict) and isinstance(ack["id"], int)
         echo = frames[0]
         assert (echo["id"], echo["source"], echo["action"], echo["args"]["content"]) == (

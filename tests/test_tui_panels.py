@@ -417,3 +417,18 @@ async def test_button_ids_are_stable() -> None:
     async with app.run_test(size=(60, 30)):
         assert {button.id for button in app.query(Button)} == {"agent-confirm", "agent-reject"}
         assert isinstance(event_from_dict(CmdRunAction(command="x").model_dump()), CmdRunAction)
+
+
+async def test_pending_edit_without_confirmation_state_is_shown() -> None:
+    """Edit args carry no confirmation_state on the wire: the agent action after the awaiting state is the one."""
+    from ohtui.protocol import EventSource, FileEditAction, FileEditArgs
+
+    app = PanelApp("agent")
+    async with app.run_test(size=(60, 24)):
+        panel = app.query_one(AgentStatePanel)
+        panel.update_from_event(state(7, AgentState.AWAITING_USER_CONFIRMATION))
+        edit = FileEditAction(args=FileEditArgs(path="/w/a.py", command="create", file_text="x = 1\n"))
+        panel.update_from_event(edit.model_copy(update={"id": 8, "source": EventSource.AGENT}))
+        assert panel.pending is not None and panel.pending.id == 8 and panel.awaiting
+        panel.update_from_event(state(9, AgentState.RUNNING))
+        assert panel.pending is None

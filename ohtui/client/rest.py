@@ -64,8 +64,10 @@ class RestClient:
         results = body.get("results") if isinstance(body, dict) else body
         return [item for item in results or [] if isinstance(item, dict)]
 
-    async def create_conversation(self, title: str | None = None) -> str:
-        body = await self._request("POST", "/api/conversations", json={"title": title} if title else {})
+    async def create_conversation(self, title: str | None = None, agent: str | None = None) -> str:
+        """A new conversation; ``agent`` picks its agent on ohtui servers (others ignore the key)."""
+        request = {key: value for key, value in (("title", title), ("agent", agent)) if value}
+        body = await self._request("POST", "/api/conversations", json=request)
         conversation_id = body.get("conversation_id") if isinstance(body, dict) else None
         if not isinstance(conversation_id, str):
             raise RestError("POST /api/conversations: no conversation_id in the answer")

@@ -41,6 +41,9 @@ class ServerConfig:
     db_path: Path | None = None
     agent: str = "echo"
     agent_options: dict[str, Any] = field(default_factory=dict)
+    """Constructor options of ``agent`` (the default agent)."""
+    other_agent_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Options of the other agents, by name, for conversations created with another agent (e.g. the demo)."""
     key: str | None = None
     generate_key: bool = False
     """Embedded use: a fresh random key per run when none is given."""
@@ -109,6 +112,7 @@ class OhtuiServer:
             members=self._members,
             agent_name=config.agent,
             agent_options=config.agent_options,
+            other_agent_options=config.other_agent_options,
             runtime_factory=config.runtime_factory,
             confirmation_mode=config.confirmation_mode,
         )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ohtui.agent.controller import AgentController
-from ohtui.agent.registry import create_agent
+from ohtui.agent.registry import AGENTS, create_agent
 from ohtui.protocol import Action, AgentState, Event, MessageAction, StatusUpdate, event_to_dict
 from ohtui.server.forwarding import live_payload
 from ohtui.store import ConversationInfo, Database, EventStore
@@ -74,6 +74,7 @@ class ConversationManager:
         members: Members,
         agent_name: str = "echo",
         agent_options: dict[str, Any] | None = None,
+        other_agent_options: dict[str, dict[str, Any]] | None = None,
         runtime_factory: Callable[[str], Any] | None = None,
         confirmation_mode: bool = False,
     ) -> None:
@@ -82,6 +83,7 @@ class ConversationManager:
         self._members = members
         self._agent_name = agent_name
         self._agent_options = agent_options or {}
+        self._other_agent_options = other_agent_options or {}
         self._runtime_factory = runtime_factory
         self._confirmation_mode = confirmation_mode
         self._live: dict[str, Conversation] = {}
@@ -97,8 +99,18 @@ class ConversationManager:
     def info(self, conversation_id: str) -> ConversationInfo | None:
         return self._db.conversations.get(conversation_id)
 
-    def create(self, conversation_id: str | None = None, title: str | None = None) -> ConversationInfo:
-        return self._db.conversations.create(conversation_id, title=title, agent_name=self._agent_name)
+    def create(
+        self, conversation_id: str | None = None, title: str | None = None, agent_name: str | None = None
+    ) -> ConversationInfo:
+        """A new conversation, run by ``agent_name`` (default: the server's agent); ValueError for an unknown one."""
+        if agent_name is not None and agent_name not in AGENTS:
+            raise ValueError(f"unknown agent {agent_name!r}; known agents: {', '.join(sorted(AGENTS))}")
+        return self._db.conversations.create(conversation_id, title=title, agent_name=agent_name or self._agent_name)
+
+    def _options_for(self, agent_name: str) -> dict[str, Any]:
+        if agent_name == self._agent_name:
+            return self._agent_options
+        return self._other_agent_options.get(agent_name, {})
 
     async def ensure_running(self, conversation_id: str) -> Conversation:
         """The live conversation, created (as upstream does on connect) and started if needed."""
@@ -126,7 +138,7 @@ class ConversationManager:
         if info is None:
             info = self._db.conversations.create(conversation_id, agent_name=self._agent_name)
         agent_name = info.agent_name or self._agent_name
-        agent = create_agent(agent_name, **self._agent_options)
+        agent = create_agent(agent_name, **self._options_for(agent_name))
         runtime = self._runtime_factory(conversation_id) if self._runtime_factory else None
         events = self._db.events(conversation_id)
         holder: list[Conversation] = []

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ohtui import __version__
 from ohtui.agent.errors import IllegalAction
+from ohtui.agent.registry import AGENTS
 from ohtui.protocol import event_to_dict
 from ohtui.server.auth import KEY_HEADER, KEY_QUERY, key_matches
 from ohtui.server.conversations import ConversationManager
@@ -95,11 +96,20 @@ class RestApi:
         if not isinstance(body, dict):
             return json_error(400, "bad_request", "the body must be a JSON object")
         conversation_id, title, message = body.get("conversation_id"), body.get("title"), body.get("initial_user_msg")
-        for name, value in (("conversation_id", conversation_id), ("title", title), ("initial_user_msg", message)):
+        agent = body.get("agent")  # an ohtui extension: which agent runs the new conversation
+        fields = (
+            ("conversation_id", conversation_id),
+            ("title", title),
+            ("initial_user_msg", message),
+            ("agent", agent),
+        )
+        for name, value in fields:
             if value is not None and not isinstance(value, str):
                 return json_error(400, "bad_request", f"{name} must be a string")
+        if agent is not None and agent not in AGENTS:
+            return json_error(400, "bad_request", f"unknown agent {agent!r}; known agents: {', '.join(sorted(AGENTS))}")
         try:
-            info = self._manager.create(conversation_id or None, title=title)
+            info = self._manager.create(conversation_id or None, title=title, agent_name=agent)
         except ValueError as error:
             return json_error(409, "conflict", str(error))
         await self._manager.ensure_running(info.conversation_id)

@@ -105,6 +105,7 @@ class OhtuiApp(App[int]):
         mirror_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         connection_options: dict[str, Any] | None = None,
+        notice: str | None = None,
     ) -> None:
         """``clock`` drives elapsed times and countdowns; with ``connection_options`` (passed to the client's
         :class:`Connection`) tests make the whole screen deterministic."""
@@ -115,6 +116,7 @@ class OhtuiApp(App[int]):
         self._mirror_dir = mirror_dir
         self._clock = clock
         self._connection_options = {"clock": clock, **(connection_options or {})}
+        self._notice = notice
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self.embedded: EmbeddedServer | None = None
         self.session: Session | None = None
@@ -158,6 +160,8 @@ class OhtuiApp(App[int]):
             ConnectionChanged(ConnectionState.IDLE, self._label(self.target.url or "starting embedded server…"), "")
         )
         self.chat.focus()
+        if self._notice:
+            self.notify(self._notice, title="ohtui", severity="warning", timeout=20)
         self._start()
 
     def on_resize(self) -> None:
@@ -285,6 +289,15 @@ class OhtuiApp(App[int]):
             panel.update_from_event(event)
         if panel.state is not before:
             self.refresh_bindings()
+            self._follow_confirmation(panel.state)
+
+    def _follow_confirmation(self, state: AgentState) -> None:
+        """A pending action takes the keyboard (y / n) unless the user is typing; it gives it back after."""
+        panel = self.agent_panel
+        if state is AgentState.AWAITING_USER_CONFIRMATION and not self.chat.text.strip():
+            panel.focus()
+        elif state is not AgentState.AWAITING_USER_CONFIRMATION and panel.has_focus:
+            self.chat.focus()
 
     @on(ConnectionStatusChanged)
     def _connection_changed(self, message: ConnectionStatusChanged) -> None:
@@ -450,6 +463,9 @@ class OhtuiApp(App[int]):
         for name, kinds, sources in filters:
             commands.append(PaletteCommand(f"Filter: {name}", "log filter", self._filter_runner(kinds, sources)))
         commands.append(PaletteCommand("New conversation", "create and open", self._new_conversation))
+        commands.append(
+            PaletteCommand("Play the offline demo", "a recorded session, replayed (no LLM needed)", self._play_demo)
+        )
         return commands
 
     def _runner(self, action: str) -> Callable[[], object]:
@@ -458,12 +474,15 @@ class OhtuiApp(App[int]):
     def _filter_runner(self, kinds: set[str] | None, sources: set[str] | None) -> Callable[[], object]:
         return lambda: self.event_log.set_filter(kinds=kinds, sources=sources)
 
+    def _play_demo(self) -> None:
+        self._new_conversation(agent="replay", title="Offline demo")
+
     @work(exclusive=True, group="session")
-    async def _new_conversation(self) -> None:
+    async def _new_conversation(self, agent: str | None = None, title: str | None = None) -> None:
         if self.session is None:
             return
         try:
-            conversation_id = await self.session.rest.create_conversation()
+            conversation_id = await self.session.rest.create_conversation(title=title, agent=agent)
         except RestError as error:
             self.notify(f"could not create a conversation: {error}", severity="error")
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -24,6 +25,24 @@ class EmbeddedServer:
 
     def _submit(self, coroutine: Any) -> Future[Any]:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    async def run(self, coroutine: Any) -> Any:
+        """Run ``coroutine`` on the server's loop (for things that must live beside it) and await its result."""
+        return await asyncio.wrap_future(self._submit(coroutine))
+
+    def call(self, function: Callable[..., Any], *args: Any) -> None:
+        """Call ``function(*args)`` on the server's loop (thread-safe)."""
+        self._loop.call_soon_threadsafe(function, *args)
+
+    def start_blocking(self, timeout: float = 30.0) -> tuple[str, str | None]:
+        """Start from synchronous code (scripts, tests that run the app on its own loop)."""
+        if not self._thread.is_alive():
+            self._thread.start()
+        self.url, self.key = self._submit(self.server.start()).result(timeout)
+        return self.url, self.key
+
+    def run_blocking(self, coroutine: Any, timeout: float = 30.0) -> Any:
+        return self._submit(coroutine).result(timeout)
 
     async def start(self) -> tuple[str, str | None]:
         """Start the thread and the server; awaitable from the UI's loop without blocking it."""

@@ -26,6 +26,7 @@ from ohtui.protocol import (
     CmdRunAction,
     ErrorObservation,
     Event,
+    EventSource,
     FileEditAction,
     FileWriteAction,
     IPythonRunCellAction,
@@ -91,6 +92,13 @@ def format_tokens(count: int) -> str:
     if count < 1_000_000:
         return f"{count / 1000:.1f}k"
     return f"{count / 1_000_000:.2f}M"
+
+
+def status_label(status_id: str | None) -> str:
+    """``STATUS$SETTING_UP_WORKSPACE`` → ``setting up workspace``: the id when a status frame has no message."""
+    if not status_id:
+        return ""
+    return status_id.split("$", 1)[-1].replace("_", " ").lower()
 
 
 def pending_details(action: Action) -> str:
@@ -231,7 +239,16 @@ class AgentStatePanel(Vertical, can_focus=True):
             self.metrics = metrics
         if isinstance(event, Action):
             confirmation = getattr(event.args, "confirmation_state", None)
-            if confirmation is ActionConfirmationStatus.AWAITING_CONFIRMATION:
+            awaited = confirmation is ActionConfirmationStatus.AWAITING_CONFIRMATION or (
+                # Only run/run_ipython args carry confirmation_state on the wire (§2.4): for the other kinds, the
+                # agent action stored right after the awaiting_user_confirmation state is the one awaited.
+                confirmation is None
+                and self.state is AgentState.AWAITING_USER_CONFIRMATION
+                and event.source is EventSource.AGENT
+                and event_id > self._state_id
+                and self.pending is None
+            )
+            if awaited:
                 self.pending = event
             elif confirmation is not None and self.pending is not None and event_id > (self.pending.id or -1):
                 self.pending = None
@@ -242,7 +259,7 @@ class AgentStatePanel(Vertical, can_focus=True):
         """A runtime status frame (``STATUS$…``): shown as one line under the state."""
         if status.conversation_title is not None:
             return
-        self.status = status.message or (status.id or "")
+        self.status = status.message or status_label(status.id)
 
     def set_state(self, state: AgentState, reason: str = "") -> None:
         if state is not self.state:

@@ -713,6 +713,12 @@ class EventLog(ScrollView, can_focus=True):
         self._style_generation += 1
         self._styles = {}
 
+    def redraw(self) -> None:
+        """Render every row afresh (cached lines drawn before the styles settled are dropped)."""
+        self._style_generation += 1
+        self._styles = {}
+        self.refresh()
+
     def render_lines(self, crop: Region) -> list[Strip]:
         width = self._content_width()
         if width != self._width:
@@ -948,10 +954,15 @@ class EventLog(ScrollView, can_focus=True):
         text = Text(" ", end="", no_wrap=True)
         if self._layout.time:
             text.append(clock_time(event), self._style("time"))
-            text.append(" ")
+            text.append(" ", self._gap())
         text.append(_BADGES[source], self._style(source if source != "?" else "env"))
-        text.append(" ")
+        text.append(" ", self._gap())
         return text
+
+    def _gap(self) -> Style:
+        """Blank columns between fields. Styled apart from text, so SVG exports (snapshots) group them the same way
+        every time: a plain space next to same-coloured text was sometimes merged into it and sometimes dropped."""
+        return self._style("time")
 
     def _render_separator(self, event: Event, width: int) -> Strip:
         text = self._prefix(event)
@@ -1007,10 +1018,10 @@ class EventLog(ScrollView, can_focus=True):
         if len(kind) > KIND_WIDTH:
             kind = kind[: KIND_WIDTH - 1] + "…"
         text.append(kind.ljust(KIND_WIDTH), self._style("error" if errored else "kind"))
-        text.append(" ")
+        text.append(" ", self._gap())
         mark = result_mark(event, children)
-        text.append(mark[0] if mark else " ", self._style(mark[1]) if mark else None)
-        text.append(" ")
+        text.append(mark[0] if mark else " ", self._style(mark[1]) if mark else self._gap())
+        text.append(" ", self._gap())
         summary_style = "unknown" if isinstance(event, OpaqueEvent) else "summary"
         text.append(summary(event), self._style("error" if errored and not mark else summary_style))
         if errored:
