@@ -11,6 +11,7 @@ from ohtui.protocol import (
     ActionConfirmationStatus,
     AgentFinishAction,
     AgentState,
+    AgentStateChangedObservation,
     CmdRunAction,
     EventSource,
     MessageAction,
@@ -187,3 +188,31 @@ async def test_search_and_filter_from_the_slash_bar(tmp_path: Path) -> None:
         await pilot.press("slash", *"all", "enter", "slash", *"needle", "enter")
         await pilot.pause()
         assert app.event_log.match_count >= 2
+
+
+def _two_commands_agent(**_: object) -> Agent:
+    return HeldAgent([CmdRunAction(command="echo one"), CmdRunAction(command="echo two"), AgentFinishAction()])
+
+
+async def test_always_allow_confirms_and_stops_asking(tmp_path: Path) -> None:
+    agent = register_test_agent("ui-always", _two_commands_agent)
+    app = make_app(tmp_path, agent=agent, confirmation_mode=True, runtime_factory=lambda cid: ScriptedRuntime())
+    async with app.run_test(size=(110, 34)) as pilot:
+        async with asyncio.timeout(WAIT):
+            await app.wait_until(lambda: app.agent_state is AgentState.AWAITING_USER_INPUT)
+            await type_and_send(pilot, "go")
+            await app.wait_until(lambda: app.agent_state is AgentState.AWAITING_USER_CONFIRMATION)
+            await pilot.press("ctrl+a")
+            await app.wait_until(lambda: app.agent_state is AgentState.FINISHED)
+        assert app.embedded is not None
+        stored = list(app.embedded.server.db.events("demo").search())
+    asked = [
+        e
+        for e in stored
+        if isinstance(e, AgentStateChangedObservation) and e.agent_state is AgentState.AWAITING_USER_CONFIRMATION
+    ]
+    assert len(asked) == 1  # the second command ran without asking
+    outputs = [e for e in stored if e.kind == "run" and e.cause is not None]
+    assert [o.extras.command for o in outputs] == ["echo one", "echo two"]  # type: ignore[attr-defined]
+    user_change = next(e for e in stored if e.kind == "change_agent_state" and e.source is EventSource.USER)
+    assert "ohtui_always_allow" not in str(user_change)  # the extension never reaches the stored event

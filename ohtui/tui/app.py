@@ -86,6 +86,7 @@ class OhtuiApp(App[int]):
         Binding("f2", "pause_resume", "Pause/resume", id="app.pause_resume"),
         Binding("ctrl+y", "confirm", "Confirm action", priority=True, id="app.confirm"),
         Binding("ctrl+n", "reject", "Reject action", priority=True, id="app.reject"),
+        Binding("ctrl+a", "always_allow", "Allow all this session", priority=True, id="app.always_allow"),
         Binding("ctrl+o", "conversations", "Conversations", id="app.conversations"),
         Binding("slash", "search", "Search", show=False, id="app.search"),
         Binding("ctrl+l", "focus_log", "Log", show=False, id="app.focus_log"),
@@ -351,7 +352,7 @@ class OhtuiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Confirm/reject keys exist only while an action awaits confirmation (and then win over the input's own
         use of ctrl+y); the footer shows them only then."""
-        if action in ("confirm", "reject"):
+        if action in ("confirm", "reject", "always_allow"):
             return self.agent_state is AgentState.AWAITING_USER_CONFIRMATION
         return True
 
@@ -359,6 +360,17 @@ class OhtuiApp(App[int]):
     def action_confirm(self) -> None:
         if self.agent_state is AgentState.AWAITING_USER_CONFIRMATION:
             self._change_state(AgentState.USER_CONFIRMED)
+
+    def action_always_allow(self) -> None:
+        """Confirm this action and stop asking for the rest of the session (an ohtui extension of the V0 wire)."""
+        if self.agent_state is AgentState.AWAITING_USER_CONFIRMATION:
+            self._send_always_allow()
+
+    @work(group="send")
+    async def _send_always_allow(self) -> None:
+        if self.session is not None:
+            args = {"agent_state": AgentState.USER_CONFIRMED.value, "ohtui_always_allow": True}
+            self._report(await self.session.send({"action": "change_agent_state", "args": args}), "allow all")
 
     @on(RejectRequested)
     def action_reject(self) -> None:

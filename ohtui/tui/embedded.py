@@ -51,12 +51,21 @@ class EmbeddedServer:
         self.url, self.key = await asyncio.wrap_future(self._submit(self.server.start()))
         return self.url, self.key
 
+    async def _stop_server(self) -> None:
+        """Stop the server, then cancel what the libraries left sleeping (Engine.IO's per-socket ping tasks)."""
+        await self.server.stop()
+        current = asyncio.current_task()
+        leftovers = [task for task in asyncio.all_tasks() if task is not current]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
     async def stop(self) -> None:
         """Stop the server (agents closed, everything stored), then the thread. Idempotent."""
         if not self._thread.is_alive():
             return
         try:
-            await asyncio.wait_for(asyncio.wrap_future(self._submit(self.server.stop())), 20)
+            await asyncio.wait_for(asyncio.wrap_future(self._submit(self._stop_server())), 20)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             await asyncio.to_thread(self._thread.join, 10)
@@ -67,7 +76,7 @@ class EmbeddedServer:
         """For exit paths with no running loop."""
         if self._thread.is_alive():
             try:
-                self._submit(self.server.stop()).result(20)
+                self._submit(self._stop_server()).result(20)
             finally:
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(10)
