@@ -91,7 +91,7 @@ def rest_lines(text: str) -> str:
     return "" if cut < 0 else text[cut + 1 :]
 
 
-def _compact_json(value: Any) -> str:
+def compact_json(value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     except (TypeError, ValueError):
@@ -136,7 +136,7 @@ def summary(event: Event) -> str:
     if isinstance(event, RecallAction):
         return f"{event.args.recall_type.value}: {first_line(event.args.query)}"
     if isinstance(event, MCPAction):
-        return f"{event.args.name} {_compact_json(event.args.arguments)}"
+        return f"{event.args.name} {compact_json(event.args.arguments)}"
     if isinstance(event, AgentStateChangedObservation):
         return state_label(event)
     if isinstance(event, CmdOutputObservation):

@@ -32,21 +32,17 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ohtui.protocol import AgentState, AgentStateChangedObservation, Event, EventSource, MessageAction, OpaqueEvent
+from ohtui.protocol.summary import clean, clock_time, kind_label, state_label, summary
 from ohtui.tui.widgets.event_rows import (
     SOURCE_ALIASES,
     RowKind,
     body_blocks,
-    clean,
-    clock_time,
     count_lines,
     is_action,
     is_error,
-    kind_label,
     result_mark,
     search_text,
     source_label,
-    state_label,
-    summary,
     traits,
 )
 

@@ -6,8 +6,6 @@ readable and testable without Textual, and so the widget's hot path touches only
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -33,7 +31,6 @@ from ohtui.protocol import (
     ErrorObservation,
     Event,
     EventSource,
-    FileDownloadObservation,
     FileEditAction,
     FileEditObservation,
     FileReadAction,
@@ -50,6 +47,7 @@ from ohtui.protocol import (
     TaskTrackingAction,
     UserRejectObservation,
 )
+from ohtui.protocol.summary import compact_json, rest_lines, summary
 
 
 class RowKind(IntEnum):
@@ -64,19 +62,6 @@ class RowKind(IntEnum):
 SOURCE_LABELS = {EventSource.USER: "user", EventSource.AGENT: "agent", EventSource.ENVIRONMENT: "env"}
 SOURCE_ALIASES = {"env": "environment"}
 
-_KIND_LABELS = {
-    "run_ipython": "ipython",
-    "call_tool_mcp": "mcp",
-    "browse_interactive": "browse",
-    "condensation": "condense",
-    "condensation_request": "condense",
-    "task_tracking": "tasks",
-    "change_agent_state": "state",
-    "agent_state_changed": "state",
-    "user_rejected": "rejected",
-    "loop_recovery": "loop",
-    "loop_detection": "loop",
-}
 
 # Actions that wait for an observation; they show ``…`` until it arrives.
 _RUNNABLE: tuple[type[Action], ...] = (
@@ -93,9 +78,6 @@ _RUNNABLE: tuple[type[Action], ...] = (
 )
 _NOISE: tuple[type[Event], ...] = (NullAction, NullObservation, SystemMessageAction, RecallAction)
 
-# CSI/OSC escapes and C0 controls other than tab and newline; command output is full of them.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 Block = tuple[str, str]
 """``(text, style)``: a run of body lines; style is one of the log's component names without prefix."""
@@ -173,104 +155,6 @@ def can_host(event: Event) -> bool:
 def source_label(event: Event) -> str:
     source = event.source
     return SOURCE_LABELS[source] if source is not None else "?"
-
-
-def kind_label(event: Event) -> str:
-    if isinstance(event, OpaqueEvent):
-        return "unknown"
-    kind = event.kind
-    return _KIND_LABELS.get(kind, kind)
-
-
-def clock_time(event: Event) -> str:
-    """``HH:MM:SS`` straight from the wire timestamp (naive local time, §2.1); no parsing on the hot path."""
-    stamp = event.timestamp
-    if stamp and len(stamp) >= 19 and stamp[10] in "T ":
-        return stamp[11:19]
-    return "--:--:--"
-
-
-def clean(line: str) -> str:
-    """One display line: escapes and control characters dropped, a carriage return keeps what was drawn last."""
-    if "\x1b" in line:
-        line = _ANSI.sub("", line)
-    if "\r" in line:
-        line = line.rstrip("\r").rsplit("\r", 1)[-1]
-    if "\t" in line:
-        line = line.expandtabs(4)
-    return _CONTROL.sub("", line)
-
-
-def first_line(text: str) -> str:
-    text = text.strip()
-    cut = text.find("\n")
-    return clean(text if cut < 0 else text[:cut])
-
-
-def rest_lines(text: str) -> str:
-    """Everything after the first line, for bodies whose first line is already the summary."""
-    text = text.strip()
-    cut = text.find("\n")
-    return "" if cut < 0 else text[cut + 1 :]
-
-
-def _compact_json(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def state_label(event: AgentStateChangedObservation) -> str:
-    reason = first_line(event.extras.reason)
-    return f"{event.agent_state.value}: {reason}" if reason else event.agent_state.value
-
-
-def summary(event: Event) -> str:
-    """The one line shown in the header of the event's row."""
-    if isinstance(event, OpaqueEvent):
-        return f"unknown event {event.kind or '?'}"
-    if isinstance(event, MessageAction):
-        return first_line(event.args.content)
-    if isinstance(event, CmdRunAction):
-        return ("⌨ " if event.args.is_input else "$ ") + first_line(event.args.command)
-    if isinstance(event, IPythonRunCellAction):
-        return ">>> " + first_line(event.args.code)
-    if isinstance(event, FileReadAction):
-        span = event.args.view_range
-        return event.args.path + (f" [{span[0]}:{span[-1]}]" if span else "")
-    if isinstance(event, FileWriteAction):
-        return event.args.path
-    if isinstance(event, FileEditAction):
-        return f"{event.args.command} {event.args.path}".strip()
-    if isinstance(event, BrowseURLAction):
-        return event.args.url
-    if isinstance(event, BrowseInteractiveAction):
-        return first_line(event.args.browser_actions)
-    if isinstance(event, AgentThinkAction):
-        return first_line(event.args.thought)
-    if isinstance(event, AgentFinishAction):
-        return first_line(event.args.final_thought or event.message)
-    if isinstance(event, AgentDelegateAction):
-        task = event.args.inputs.get("task", "")
-        return f"{event.args.agent}: {first_line(str(task))}" if task else event.args.agent
-    if isinstance(event, ChangeAgentStateAction):
-        return f"→ {event.args.agent_state.value}"
-    if isinstance(event, RecallAction):
-        return f"{event.args.recall_type.value}: {first_line(event.args.query)}"
-    if isinstance(event, MCPAction):
-        return f"{event.args.name} {_compact_json(event.args.arguments)}"
-    if isinstance(event, AgentStateChangedObservation):
-        return state_label(event)
-    if isinstance(event, CmdOutputObservation):
-        return f"$ {first_line(event.extras.command)} → exit {event.exit_code}"
-    if isinstance(event, FileEditObservation):
-        return event.extras.path or first_line(event.content)
-    if isinstance(event, FileDownloadObservation):
-        return event.extras.file_path
-    if isinstance(event, Observation) and event.content.strip():
-        return first_line(event.content)
-    return first_line(event.message)
 
 
 def is_error(event: Event) -> bool:
@@ -358,7 +242,7 @@ _CHILD_BLOCKS: dict[type[Event], BlockFn] = {
     AgentThinkObservation: lambda e: [],
     CmdOutputObservation: _run_child,
     FileEditObservation: lambda e: [(e.extras.diff, "diff")] if e.extras.diff else [(e.content, "output")],
-    AgentDelegateObservation: lambda e: [(e.content or _compact_json(e.extras.outputs), "output")],
+    AgentDelegateObservation: lambda e: [(e.content or compact_json(e.extras.outputs), "output")],
     ErrorObservation: lambda e: [(e.content, "error")],
     UserRejectObservation: lambda e: [(e.content, "pending")],
     Observation: lambda e: [(e.content, "error" if is_error(e) else "output")],
