@@ -57,8 +57,13 @@ async def tail(
     """Run until SIGINT/SIGTERM (exit 0), a refusal (exit 3) or giving up (exit 4)."""
     finished = asyncio.Event()
     outcome = {"code": 0}
+    last_shown: list[tuple[object, ...]] = []
 
     def on_change(change: ConnectionChanged) -> None:
+        shown = (change.state, change.attempt, change.last_error)
+        if last_shown and last_shown[-1] == shown:
+            return  # a refresh of the counters, not news
+        last_shown[:] = [shown]
         print(format_state(change), file=err, flush=True)
         if change.state is ConnectionState.REFUSED:
             outcome["code"] = EXIT_REFUSED

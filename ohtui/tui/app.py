@@ -86,7 +86,7 @@ class OhtuiApp(App[int]):
         Binding("f2", "pause_resume", "Pause/resume", id="app.pause_resume"),
         Binding("ctrl+y", "confirm", "Confirm action", priority=True, id="app.confirm"),
         Binding("ctrl+n", "reject", "Reject action", priority=True, id="app.reject"),
-        Binding("ctrl+a", "always_allow", "Allow all this session", priority=True, id="app.always_allow"),
+        Binding("ctrl+a", "always_allow", "Always allow", priority=True, id="app.always_allow"),
         Binding("ctrl+o", "conversations", "Conversations", id="app.conversations"),
         Binding("slash", "search", "Search", show=False, id="app.search"),
         Binding("ctrl+l", "focus_log", "Log", show=False, id="app.focus_log"),
