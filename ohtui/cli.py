@@ -237,7 +237,7 @@ def _agent_setup(settings: Settings) -> AgentSetup:
     if name == "llm" and llm.problem:
         notice = (
             f"No LLM configured ({llm.problem}). Set OHTUI_LLM_MODEL and OHTUI_LLM_API_KEY (or OPENAI_API_KEY), "
-            "or llm_model/llm_base_url in the settings file (ohtui config). Meanwhile: ctrl+p → Play the offline demo."
+            "or ctrl+p → Settings. Meanwhile: ctrl+p → Play the offline demo."
         )
     return AgentSetup(name, options, notice)
 

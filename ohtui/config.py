@@ -6,6 +6,7 @@ Precedence, lowest first: the defaults below, the TOML file (``config.toml`` in 
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -109,6 +110,25 @@ class Settings(BaseModel):
             where = ".".join(str(part) for part in first["loc"]) or "settings"
             raise SettingsError(f"{path} or OHTUI_{where.upper()}: {where}: {first['msg']}") from None
 
+    def save(self, path: Path | None = None, **changes: Any) -> Settings:
+        """Write ``changes`` into the settings file (other keys are kept as they are) and return the new settings."""
+        path = path or config_path()
+        current: dict[str, Any] = {}
+        if path.exists():
+            try:
+                current = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+                raise SettingsError(f"{path}: {error}; not overwriting it") from None
+        for name, value in changes.items():
+            if value is None:
+                current.pop(name, None)
+            else:
+                current[name] = value
+        updated = self.with_overrides(**changes)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{name} = {_toml_value(value)}\n" for name, value in current.items()), "utf-8")
+        return updated
+
     def with_overrides(self, **values: Any) -> Settings:
         """Flags on top: None means "not given"."""
         given = {k: v for k, v in values.items() if v is not None}
@@ -117,3 +137,14 @@ class Settings(BaseModel):
         except ValidationError as error:
             first = error.errors(include_url=False)[0]
             raise SettingsError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+
+
+def _toml_value(value: Any) -> str:
+    """TOML for the value types settings use (JSON strings are valid TOML basic strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value), ensure_ascii=False)

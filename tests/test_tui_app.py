@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from ohtui.agent.base import Agent
 from ohtui.client.status import ConnectionState
 from ohtui.protocol import (
@@ -216,3 +218,37 @@ async def test_always_allow_confirms_and_stops_asking(tmp_path: Path) -> None:
     assert [o.extras.command for o in outputs] == ["echo one", "echo two"]  # type: ignore[attr-defined]
     user_change = next(e for e in stored if e.kind == "change_agent_state" and e.source is EventSource.USER)
     assert "ohtui_always_allow" not in str(user_change)  # the extension never reaches the stored event
+
+
+async def test_llm_settings_screen_saves_and_applies_to_new_conversations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tomllib
+
+    config = tmp_path / "config.toml"
+    config.write_text('theme = "textual-dark"\n', encoding="utf-8")
+    monkeypatch.setenv("OHTUI_CONFIG", str(config))
+    app = make_app(tmp_path)
+    async with app.run_test(size=(110, 34)) as pilot:
+        async with asyncio.timeout(WAIT):
+            await app.wait_until(lambda: app.agent_state is AgentState.AWAITING_USER_INPUT)
+            app._llm_settings()
+            await app.wait_until(lambda: type(app.screen).__name__ == "SettingsScreen")
+        await pilot.press(*"llama3.1", "tab", *"http://127.0.0.1:9/v1", "tab", *"sk-test", "enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "Screen"
+        assert app.embedded is not None and app.embedded.server.manager is not None
+        manager = app.embedded.server.manager
+        options = await app.embedded.run(_options(manager))
+    saved = tomllib.loads(config.read_text(encoding="utf-8"))
+    assert saved == {
+        "theme": "textual-dark",
+        "llm_model": "llama3.1",
+        "llm_base_url": "http://127.0.0.1:9/v1",
+        "llm_api_key": "sk-test",
+    }
+    assert options["settings"].model == "llama3.1" and options["settings"].api_key == "sk-test"
+
+
+async def _options(manager: object) -> dict[str, object]:
+    return manager._options_for("llm")  # type: ignore[attr-defined, no-any-return]

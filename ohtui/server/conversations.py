@@ -107,6 +107,13 @@ class ConversationManager:
             raise ValueError(f"unknown agent {agent_name!r}; known agents: {', '.join(sorted(AGENTS))}")
         return self._db.conversations.create(conversation_id, title=title, agent_name=agent_name or self._agent_name)
 
+    def update_agent_options(self, agent_name: str, **changes: Any) -> None:
+        """New constructor options for ``agent_name``, used by conversations started from now on."""
+        if agent_name == self._agent_name:
+            self._agent_options = {**self._agent_options, **changes}
+        else:
+            self._other_agent_options[agent_name] = {**self._other_agent_options.get(agent_name, {}), **changes}
+
     def _options_for(self, agent_name: str) -> dict[str, Any]:
         if agent_name == self._agent_name:
             return self._agent_options

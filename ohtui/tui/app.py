@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,11 +22,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
+from ohtui.agent.llm import LLMSettings
 from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.outbox import SendOutcome
 from ohtui.client.rest import RestError
 from ohtui.client.status import ConnectionChanged, ConnectionState
-from ohtui.config import Settings, cache_dir
+from ohtui.config import Settings, SettingsError, cache_dir, config_path
 from ohtui.protocol import AgentState
 from ohtui.server import ServerConfig, ServerError
 from ohtui.tui.commands import OhtuiCommands, PaletteCommand
@@ -40,6 +42,7 @@ from ohtui.tui.messages import (
 )
 from ohtui.tui.screens.conversations import ConversationsScreen
 from ohtui.tui.screens.help import HelpScreen
+from ohtui.tui.screens.settings import SettingsScreen
 from ohtui.tui.search_bar import SearchBar, parse_filter
 from ohtui.tui.session import (
     ConnectionStatusChanged,
@@ -478,6 +481,9 @@ class OhtuiApp(App[int]):
         commands.append(
             PaletteCommand("Play the offline demo", "a recorded session, replayed (no LLM needed)", self._play_demo)
         )
+        commands.append(
+            PaletteCommand("Settings: LLM model, endpoint, key", "saved to the settings file", self._llm_settings)
+        )
         return commands
 
     def _runner(self, action: str) -> Callable[[], object]:
@@ -485,6 +491,34 @@ class OhtuiApp(App[int]):
 
     def _filter_runner(self, kinds: set[str] | None, sources: set[str] | None) -> Callable[[], object]:
         return lambda: self.event_log.set_filter(kinds=kinds, sources=sources)
+
+    def _llm_settings(self) -> None:
+        self._edit_llm_settings()
+
+    @work(exclusive=True, group="settings")
+    async def _edit_llm_settings(self) -> None:
+        settings = self.settings
+        screen = SettingsScreen(
+            settings.llm_model, settings.llm_base_url, bool(settings.llm_api_key), str(config_path())
+        )
+        choice = await self.push_screen_wait(screen)
+        if choice is None:
+            return
+        changes: dict[str, Any] = {"llm_model": choice.model, "llm_base_url": choice.base_url}
+        if choice.api_key:
+            changes["llm_api_key"] = choice.api_key
+        try:
+            self.settings = settings.save(**changes)
+        except SettingsError as error:
+            self.notify(str(error), severity="error", timeout=10)
+            return
+        llm = LLMSettings.from_env(
+            model=self.settings.llm_model, base_url=self.settings.llm_base_url, api_key=self.settings.llm_api_key
+        )
+        if self.embedded is not None and self.embedded.server.manager is not None:
+            self.embedded.call(partial(self.embedded.server.manager.update_agent_options, "llm", settings=llm))
+        advice = llm.problem or f"{llm.describe()}: new conversations use it (ctrl+o, n)"
+        self.notify(f"saved. {advice}", severity="warning" if llm.problem else "information", timeout=8)
 
     def _play_demo(self) -> None:
         self._new_conversation(agent="replay", title="Offline demo")
