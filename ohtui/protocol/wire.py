@@ -76,15 +76,14 @@ _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(
 # The fast path: a union of two tagged unions with native string discriminators, resolved inside pydantic-core
 # (the callable discriminator above makes it build Python objects first). Its errors mix both branches, so any
 # failure is re-validated by the precise adapter, which explains it (or finds an unknown, opaque type).
-_FAST_ADAPTER: TypeAdapter[Event] = TypeAdapter(  # type: ignore[arg-type]
-    Annotated[
-        Union[  # noqa: UP007
-            Annotated[Union[ACTION_CLASSES], Field(discriminator="action")],  # noqa: UP007
-            Annotated[Union[OBSERVATION_CLASSES], Field(discriminator="observation")],  # noqa: UP007
-        ],
-        Field(union_mode="left_to_right"),
-    ]
-)
+_FAST_TYPE: Any = Annotated[
+    Union[  # noqa: UP007
+        Annotated[Union[ACTION_CLASSES], Field(discriminator="action")],  # noqa: UP007
+        Annotated[Union[OBSERVATION_CLASSES], Field(discriminator="observation")],  # noqa: UP007
+    ],
+    Field(union_mode="left_to_right"),
+]
+_FAST_ADAPTER: TypeAdapter[Event] = TypeAdapter(_FAST_TYPE)
 
 
 def _describe(error: ValidationError, data: Any) -> str:
