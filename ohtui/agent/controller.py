@@ -284,6 +284,8 @@ class AgentController:
         self._user_messages = 0  # user messages seen; tells a loop that input arrived while it was stepping
         self._tasks: set[asyncio.Task[Any]] = set()
         self._history: list[Event] = []
+        self._visible: list[Event] = []  # the history without hidden events: what agents see, kept incrementally
+        self._first_user_message_id: int | None = None
         self._next_id = 0
 
     # ----------------------------------------------------------------------------------------------- observing
@@ -521,8 +523,7 @@ class AgentController:
         if self._state is AgentState.AWAITING_USER_CONFIRMATION and self._pending is not None:
             # The user answered with a message instead of the buttons: the pending action is not run.
             self._reject_pending()
-        first = next((e for e in self._history if _is_user_message(e)), None)
-        is_first = first is not None and first.id == message.id
+        is_first = self._first_user_message_id == message.id
         recall_type = RecallType.WORKSPACE_CONTEXT if is_first else RecallType.KNOWLEDGE
         recall_action = RecallAction(args=RecallArgs(recall_type=recall_type, query=message.args.content))
         recall = self._append(recall_action, EventSource.USER)
@@ -631,7 +632,7 @@ class AgentController:
         try:
             while True:
                 to_run: Action | None = None
-                history: list[Event] | None = None
+                history: Sequence[Event] | None = None
                 seen_messages = 0
                 async with self._lock:
                     if run != self._run:
@@ -670,7 +671,7 @@ class AgentController:
                 self._stepping = False
                 self._notify()
 
-    async def _step(self, run: int, history: list[Event], seen_messages: int) -> None:
+    async def _step(self, run: int, history: Sequence[Event], seen_messages: int) -> None:
         try:
             with reporting_to(_Reporter(self, run)):
                 action = await self.agent.step(history)
@@ -820,8 +821,10 @@ class AgentController:
         self._status(status, reason, level="error")
         self._set_state(AgentState.ERROR, reason=reason)
 
-    def _agent_history(self) -> list[Event]:
-        return [e for e in self._refresh() if not e.hidden]
+    def _agent_history(self) -> Sequence[Event]:
+        """The visible history, shared (not copied) with the agent: a Sequence it reads and must not change."""
+        self._refresh()
+        return self._visible
 
     # ----------------------------------------------------------------------------------------------- recording
 
@@ -876,6 +879,10 @@ class AgentController:
         """The conversation so far, read incrementally from the store (it may hold events others appended)."""
         for event in self.events.search(start_id=self._next_id):
             self._history.append(event)
+            if not event.hidden:
+                self._visible.append(event)
+            if self._first_user_message_id is None and _is_user_message(event):
+                self._first_user_message_id = event.id
             if event.id is not None:
                 self._next_id = event.id + 1
         return self._history
