@@ -1,18 +1,20 @@
 """``python -m bench [--quick] [--only NAME[,NAME]] [--output PATH]``: run every benchmark, print one table.
 
-Each module ``bench/<name>_bench.py`` has ``run(quick) -> list[row]``; this runs them in turn (one failing does not
-stop the others: its row says why), prints one markdown table to stdout and writes it, with the date, the machine and
-how to read it, to ``bench/RESULTS.md`` (a full run of everything; ``--quick`` and ``--only`` runs write nowhere unless
-``--output`` says where). Benchmarks never fail: the exit status is 0 whatever the figures.
+Each module ``bench/<name>_bench.py`` has ``run(quick) -> list[row]``; this runs them in turn, each in a fresh
+interpreter (one failing does not stop the others: its row says why), prints one markdown table to stdout and writes
+it, with the date, the machine and how to read it, to ``bench/RESULTS.md`` (a full run of everything; ``--quick`` and
+``--only`` runs write nowhere unless ``--output`` says where). Benchmarks never fail: the exit status is 0 whatever
+the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -88,7 +90,7 @@ def _value_cell(item: dict[str, Any]) -> str:
         ratio = base / value if value else None
     else:
         ratio = value / base if base else None
-    times = "" if ratio is None else f"; **{ratio:.1f}×**"
+    times = "" if ratio is None else f"; **{ratio:.1f}x**"
     return f"{shown} (baseline {_number(base)}{times})"
 
 
@@ -105,6 +107,27 @@ def render_table(rows: list[dict[str, Any]], sections: dict[str, list[dict[str, 
             note = str(item.get("note") or "").replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {item['figure']} | {_value_cell(item)} | {item.get('target') or ''} | {mark} | {note} |")
     return "\n".join(lines)
+
+
+MARKER = "BENCH-ROWS "
+
+
+def _run_isolated(name: str, quick: bool) -> list[dict[str, Any]]:
+    """``bench.<name>_bench.run(quick)`` in a fresh interpreter: memory figures (RSS) start from a clean process,
+    nothing one benchmark leaves behind (threads, caches, freed memory) disturbs the next, and a crash stays there."""
+    code = (
+        "import json, sys\n"
+        f"from bench.{name}_bench import run\n"
+        f"rows = run(quick={quick!r})\n"
+        f"sys.stdout.write({MARKER!r} + json.dumps(rows) + '\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                          stdout=subprocess.PIPE, text=True, timeout=3600)  # fmt: skip
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(MARKER):
+            rows: list[dict[str, Any]] = json.loads(line[len(MARKER) :])
+            return rows
+    raise RuntimeError(f"bench.{name}_bench exited with status {done.returncode} and no results")
 
 
 def _derived(results: dict[str, list[dict[str, Any]]]) -> None:
@@ -154,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         begun = time.perf_counter()
         print(f"running {name}…", file=sys.stderr, flush=True)
         try:
-            module = importlib.import_module(f"bench.{name}_bench")
-            results[name] = list(module.run(quick=args.quick))
+            results[name] = _run_isolated(name, args.quick)
         except Exception as error:  # a benchmark never fails the suite; its row says what happened
             results[name] = [{"figure": f"{name} benchmark", "value": None, "unit": "", "target": None, "met": None,
                               "note": f"did not run: {type(error).__name__}: {error}"[:300]}]  # fmt: skip

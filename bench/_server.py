@@ -8,6 +8,8 @@ server and exits when stdin closes. Commands (``{"command": NAME, ...}``):
 * ``snapshot``: remember a tracemalloc snapshot; ``top`` (``limit``): the allocation sites that grew most since it;
 * ``live``: the running conversations and how many events each controller keeps in memory (``_history``);
 * ``close_all``: stop every running conversation (their controllers and what they hold).
+
+With ``BENCH_SERVER_PROFILE=PATH`` in the environment the whole run is profiled (cProfile) into ``PATH``.
 """
 
 from __future__ import annotations
@@ -90,7 +92,23 @@ async def main(data_dir: Path) -> None:
         await server.stop()
 
 
+def _run(data_dir: Path) -> None:
+    profile_to = os.environ.get("BENCH_SERVER_PROFILE")
+    if not profile_to:
+        asyncio.run(main(data_dir))
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(main(data_dir))
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_to)
+
+
 if __name__ == "__main__":
     if "--tracemalloc" in sys.argv:
         tracemalloc.start()
-    asyncio.run(main(Path(sys.argv[1])))
+    _run(Path(sys.argv[1]))

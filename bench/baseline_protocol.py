@@ -17,13 +17,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
-from enum import Enum, IntEnum
+from enum import Enum, IntEnum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel
 
 
-class EventSource(str, Enum):
+class EventSource(StrEnum):
     AGENT = "agent"
     USER = "user"
     ENVIRONMENT = "environment"
@@ -36,23 +36,23 @@ class ActionSecurityRisk(IntEnum):
     HIGH = 2
 
 
-class ActionConfirmationStatus(str, Enum):
+class ActionConfirmationStatus(StrEnum):
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
     AWAITING_CONFIRMATION = "awaiting_confirmation"
 
 
-class RecallType(str, Enum):
+class RecallType(StrEnum):
     WORKSPACE_CONTEXT = "workspace_context"
     KNOWLEDGE = "knowledge"
 
 
-class FileReadSource(str, Enum):
+class FileReadSource(StrEnum):
     OH_ACI = "oh_aci"
     DEFAULT = "default"
 
 
-class FileEditSource(str, Enum):
+class FileEditSource(StrEnum):
     LLM_BASED_EDIT = "llm_based_edit"
     OH_ACI = "oh_aci"
 
