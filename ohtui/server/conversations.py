@@ -50,6 +50,8 @@ class Conversation:
     controller: AgentController
     processed_upto: int = -1
     last_status: StatusUpdate | None = None
+    titled: bool = False
+    """Whether the conversation has a title (checked once: reading its metadata counts its events)."""
     _emits: asyncio.Queue[Event | StatusUpdate] = field(default_factory=asyncio.Queue)
     _sender: asyncio.Task[None] | None = None
     _actions: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -213,7 +215,7 @@ class ConversationManager:
         conversation = await self.ensure_running(conversation_id)
         async with conversation._actions:
             stored = await conversation.controller.submit(action)
-        if isinstance(stored, MessageAction):
+        if isinstance(stored, MessageAction) and not conversation.titled:
             self._title_from(conversation, stored.args.content)
         return stored
 
@@ -221,8 +223,11 @@ class ConversationManager:
         """A conversation without a title takes its first user message's first line, as upstream titles it."""
         info = self._db.conversations.get(conversation.conversation_id)
         line = text.strip().split("\n", 1)[0].strip()
+        if info is not None and info.title:
+            conversation.titled = True
         if info is None or info.title or not line:
             return
+        conversation.titled = True
         title = line if len(line) <= _TITLE_LENGTH else line[: _TITLE_LENGTH - 1] + "…"
         self._db.conversations.update(conversation.conversation_id, title=title)
         status = StatusUpdate(type="info", message=conversation.conversation_id, conversation_title=title)
