@@ -350,10 +350,14 @@ OBSERVATION_SPECS: dict[str, Spec] = {
 _MESSAGES: dict[type, Callable[[Any], str]] = {}
 
 
+def _copier(value: Any) -> Callable[[], Any]:
+    return lambda: copy.copy(value)
+
+
 def _make(spec: Spec, base: type, kind_field: str, kind: str) -> type:
     name, fields, message = spec
-    made = [
-        (field, object, dataclasses.field(default_factory=lambda d=default: copy.copy(d)))
+    made: list[tuple[str, Any, Any]] = [
+        (field, object, dataclasses.field(default_factory=_copier(default)))
         if isinstance(default, (list, dict))
         else (field, object, dataclasses.field(default=default))
         for field, default in fields
