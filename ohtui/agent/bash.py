@@ -54,6 +54,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
+from ohtui.protocol.observations import TRUNCATION_NOTICE
+from ohtui.protocol.observations import truncate_middle as _truncate_middle
+
 __all__ = [
     "MAX_OUTPUT_CHARS",
     "TRUNCATION_NOTICE",
@@ -65,7 +68,6 @@ __all__ = [
 ]
 
 MAX_OUTPUT_CHARS = 30_000
-TRUNCATION_NOTICE = "\n[... Observation truncated due to length ...]\n"
 
 _READ_CHUNK = 65_536
 _SECOND_SIGINT_AFTER = 0.25
@@ -140,8 +142,7 @@ def truncate_middle(text: str, max_chars: int = MAX_OUTPUT_CHARS) -> tuple[str, 
     """Cut the middle out of long output the way upstream's ``truncate_content`` does."""
     if max_chars <= 0 or len(text) <= max_chars:
         return text, False
-    half = max_chars // 2
-    return text[:half] + TRUNCATION_NOTICE + text[-half:], True
+    return _truncate_middle(text, max_chars), True
 
 
 def _quote(command: str) -> str:

@@ -10,7 +10,7 @@ from ohtui.protocol.base import Extras, Observation, WireModel
 from ohtui.protocol.enums import AgentState, FileEditSource, FileReadSource, RecallType
 
 JsonDict = dict[str, Any]
-_TRUNCATION_NOTE = "\n[... Observation truncated due to length ...]\n"
+TRUNCATION_NOTICE = "\n[... Observation truncated due to length ...]\n"
 MAX_CMD_OUTPUT_SIZE = 30_000
 
 
@@ -19,7 +19,7 @@ def truncate_middle(content: str, limit: int = MAX_CMD_OUTPUT_SIZE) -> str:
     if len(content) <= limit:
         return content
     half = limit // 2
-    return content[:half] + _TRUNCATION_NOTE + content[-half:]
+    return content[:half] + TRUNCATION_NOTICE + content[-half:]
 
 
 class CmdOutputMetadata(WireModel):
