@@ -152,19 +152,20 @@ async def test_contiguous_ids_under_concurrent_tasks(store: EventStore) -> None:
     assert ids(store.search()) == list(range(12 * 30))
 
 
-def test_two_connections_to_one_file_never_reuse_an_id(tmp_path: Path) -> None:
-    """Two Database objects stand in for two processes: each has its own counter, the primary key arbitrates."""
+def test_connections_sharing_one_file_never_reuse_an_id(tmp_path: Path) -> None:
+    """Database objects stand in for processes: each has its own id counter; key and write lock arbitrate."""
     path = tmp_path / "shared.db"
-    with Database(path) as one, Database(path) as two:
-        a, b = one.events("c"), two.events("c")
+    with Database(path) as one, Database(path) as two, Database(path) as three:
+        stores = [one.events("c"), two.events("c"), three.events("c")]
 
         def hammer(store: EventStore) -> list[int | None]:
-            return [store.append(run(n)).id for n in range(150)]
+            # Conflicts are the common case here; each must resolve under the write lock, never give up.
+            return [store.append(run(n)).id for n in range(200)]
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            first, second = pool.map(hammer, [a, b])
-        assert sorted(first + second) == list(range(300))  # type: ignore[type-var]
-        assert ids(a.search()) == list(range(300))
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            assigned = [event_id for batch in pool.map(hammer, stores) for event_id in batch]
+        assert sorted(assigned) == list(range(600))  # type: ignore[type-var]
+        assert ids(stores[0].search()) == list(range(600))
 
 
 # -- reading ----------------------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ INSERT_OR_IGNORE_SQL = INSERT_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO"
 _BUMP_SQL = "UPDATE conversations SET updated_at = ? WHERE pk = ?"
 # An append marks its conversation as updated at most this often, so a busy stream costs one extra UPDATE a second.
 _BUMP_INTERVAL = 1.0
-_ID_RETRIES = 8
 _FIRST_CHUNK = 64
 _MAX_CHUNK = 1024
 
@@ -165,24 +164,23 @@ class EventStore:
             conn = conns.writer()
             try:
                 pk = self._pk if self._pk is not None else self._create_pk(conn)
-                for _attempt in range(_ID_RETRIES):
-                    first = self._next_id if self._next_id is not None else self._load_next_id(conn, pk)
-                    timestamp = self._clock()  # one moment per transaction: the batch is stored at once
-                    stored: list[Event] = []
-                    rows: list[Row] = []
-                    for offset, event in enumerate(batch):
-                        done, row = self._prepare(pk, stamped(event, first + offset, timestamp, source))
-                        stored.append(done)
-                        rows.append(row)
+                first = self._next_id
+                stored: list[Event] = []
+                if first is not None:
+                    # Fast path: the id after the last one this process wrote. Another process may have appended
+                    # meanwhile; the primary key then refuses the rows and the locked path below numbers again.
+                    stored, rows = self._number(pk, batch, first, source)
                     try:
                         self._write(conn, pk, rows)
                     except sqlite3.IntegrityError:
-                        # Another process appended to this conversation: find the new end and number again.
-                        self._next_id = None
-                        continue
-                    break
-                else:
-                    raise StoreError(f"could not assign ids in {conns.path}: other processes keep appending")
+                        first = None
+                if first is None:
+                    # Under SQLite's write lock (BEGIN IMMEDIATE) nobody else can append between reading the end
+                    # of the stream and writing after it, so this cannot conflict: no retry loop, no livelock.
+                    with conns.transaction():
+                        first = self._load_next_id(conn, pk)
+                        stored, rows = self._number(pk, batch, first, source)
+                        self._write_in_transaction(conn, pk, rows, time.monotonic())
             except sqlite3.Error as error:
                 raise conns.error(error) from None
             self._next_id = first + len(batch)
@@ -190,17 +188,31 @@ class EventStore:
         Subscribers.drain(deliver)
         return stored
 
+    def _number(
+        self, pk: int, batch: Sequence[Event], first: int, source: EventSource | None
+    ) -> tuple[list[Event], list[Row]]:
+        """The batch stamped with ids ``first, first + 1, …`` and one timestamp (it is stored at once), as rows."""
+        timestamp = self._clock()
+        stored: list[Event] = []
+        rows: list[Row] = []
+        for offset, event in enumerate(batch):
+            done, row = self._prepare(pk, stamped(event, first + offset, timestamp, source))
+            stored.append(done)
+            rows.append(row)
+        return stored, rows
+
     def _write(self, conn: sqlite3.Connection, pk: int, rows: list[Row]) -> None:
         now = time.monotonic()
-        bump = now - self._bumped_at >= _BUMP_INTERVAL
-        if len(rows) == 1 and not bump:
+        if len(rows) == 1 and now - self._bumped_at < _BUMP_INTERVAL:
             conn.execute(INSERT_SQL, rows[0])  # autocommit: one statement is one transaction
             return
         with self._conns.transaction():
-            conn.executemany(INSERT_SQL, rows)
-            if bump:
-                conn.execute(_BUMP_SQL, (utc_now(), pk))
-        if bump:
+            self._write_in_transaction(conn, pk, rows, now)
+
+    def _write_in_transaction(self, conn: sqlite3.Connection, pk: int, rows: list[Row], now: float) -> None:
+        conn.executemany(INSERT_SQL, rows)
+        if now - self._bumped_at >= _BUMP_INTERVAL:
+            conn.execute(_BUMP_SQL, (utc_now(), pk))
             self._bumped_at = now
 
     def _prepare(self, pk: int, event: Event) -> tuple[Event, Row]:
