@@ -23,6 +23,7 @@ from ohtui.protocol import (
     MessageAction,
     OpaqueEvent,
     event_from_dict,
+    event_from_json,
     event_to_dict,
 )
 from ohtui.store import (
@@ -516,3 +517,12 @@ def test_close_is_idempotent_and_final(tmp_path: Path) -> None:
         store.append(run(1))
     with pytest.raises(StoreError, match="closed"):
         store.count()
+
+
+def test_search_raw_yields_the_stored_text_in_id_order(store: EventStore) -> None:
+    stored = store.append_many([run(n) for n in range(150)])  # past the first read chunk
+    rows = list(store.search_raw(start_id=3, end_id=140))
+    assert [row.id for row in rows] == list(range(3, 141))
+    assert rows[0].kind == "run" and rows[0].is_action
+    assert [event_from_json(row.json) for row in rows] == stored[3:141]
+    assert list(store.search_raw(start_id=150)) == []

@@ -5,7 +5,7 @@ Imports only ``ohtui.protocol`` and ``ohtui.config``. See ohtui/store/README.md 
 
 from ohtui.store.conversations import ConversationInfo, ConversationNotFoundError, ConversationStore
 from ohtui.store.errors import EventNotFoundError, StoreError
-from ohtui.store.events import EventStore, InsertResult
+from ohtui.store.events import EventStore, InsertResult, StoredRow
 from ohtui.store.filters import EventFilter
 from ohtui.store.secrets import SECRET_MASK
 from ohtui.store.sqlite import DATABASE_NAME, Database
@@ -22,4 +22,5 @@ __all__ = [
     "EventStore",
     "InsertResult",
     "StoreError",
+    "StoredRow",
 ]

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from ohtui.protocol import Action, Event, EventSource, OpaqueEvent, ProtocolError, event_from_json, event_to_json
 from ohtui.protocol import wire_timestamp as _wire_timestamp
@@ -35,6 +36,15 @@ _FIRST_CHUNK = 64
 _MAX_CHUNK = 1024
 
 Row = tuple[int, int, int, str, int, str | None, str | None, int, int | None, str]
+
+
+class StoredRow(NamedTuple):
+    """One stored event as ``search_raw`` reads it: id, type (``action``/``observation`` value), and JSON text."""
+
+    id: int
+    kind: str
+    is_action: bool
+    json: str
 
 
 @dataclass(frozen=True)
@@ -389,6 +399,25 @@ class EventStore:
                 low = rows[-1][0] + 1
             chunk = min(chunk * 2, _MAX_CHUNK)
 
+    def search_raw(self, start_id: int = 0, end_id: int | None = None) -> Iterator[StoredRow]:
+        """Stored events in ascending id order as they are stored (the JSON text, unparsed), with the columns that
+        replay rules look at. What a server sends history from: no parse and no re-serialization per event."""
+        pk = self._read_pk()
+        if pk is None:
+            return
+        if end_id is None:
+            end_id = self.latest_id()
+        low, high = key_range(pk, start_id, end_id)
+        chunk = _FIRST_CHUNK
+        while low <= high:
+            rows = self._conns.read(_RAW_SQL, (low, high, chunk))
+            for row_key, kind, is_action, text in rows:
+                yield StoredRow(row_key & MAX_EVENT_ID, kind, bool(is_action), text)
+            if len(rows) < chunk:
+                return
+            low = rows[-1][0] + 1
+            chunk = min(chunk * 2, _MAX_CHUNK)
+
     def missing_ranges(self, start_id: int = 0, end_id: int | None = None) -> list[tuple[int, int]]:
         """Inclusive ``(first, last)`` ranges of ids in ``start_id..end_id`` that are not stored (end_id None: the
         latest stored). What a mirror has to fetch to be complete."""
@@ -443,6 +472,7 @@ def key_range(pk: int, start_id: int = 0, end_id: int = MAX_EVENT_ID) -> tuple[i
 _GET_SQL = "SELECT json FROM events WHERE key = ?"
 _HAS_SQL = "SELECT 1 FROM events WHERE key = ?"
 _MAX_SQL = "SELECT max(key) FROM events WHERE key BETWEEN ? AND ?"
+_RAW_SQL = "SELECT key, kind, is_action, json FROM events WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?"
 _COUNT_SQL = "SELECT count(*) FROM events WHERE key BETWEEN ? AND ?"
 _SPAN_SQL = "SELECT min(key), max(key), count(*) FROM events WHERE key BETWEEN ? AND ?"
 _HOLES_SQL = (
