@@ -74,12 +74,13 @@ class _Counter:
         await self.sio.connect(url, transports=["websocket"], socketio_path="socket.io", wait_timeout=CONNECT_WAIT)
 
     async def quiet(self, seconds: float = 0.5) -> None:
-        """Wait until nothing has arrived for ``seconds``."""
+        """Wait for the first event (history follows the connect acknowledgement), then until nothing has arrived
+        for ``seconds``."""
         while True:
-            left = seconds - (time.perf_counter() - self.last_at)
-            if left <= 0:
+            left = seconds - (time.perf_counter() - self.last_at) if self.events else 0.05
+            if left <= 0 and self.events:
                 return
-            await asyncio.sleep(min(left, 0.05))
+            await asyncio.sleep(min(max(left, 0.0), 0.05))
 
     async def close(self) -> None:
         await self.sio.shutdown()

@@ -21,6 +21,7 @@ from ohtui.protocol import (
     NullObservation,
     RecallAction,
     RecallType,
+    event_to_dict,
 )
 from ohtui.server import OhtuiServer, ServerConfig
 from ohtui.store import Database
@@ -160,6 +161,41 @@ class TestReplay:
             assert client.drain() == []
 
 
+    async def test_history_follows_the_connect_acknowledgement(self, tmp_path: Path) -> None:
+        """Replay runs after the handler returns (§9 fix): a replay inside it kept the server from reading pongs,
+        so Engine.IO dropped any client whose history took longer than ping interval + timeout to send."""
+        expected = _seed(tmp_path / "server" / "ohtui.db", "seeded")
+        order: list[str] = []
+        client = V0Client()
+        client.sio.on("connect", lambda: order.append("connect"))
+        client.sio.on("oh_event", lambda frame: (order.append("event"), client.frames.put_nowait(frame)))
+        async with running_server(tmp_path) as server:
+            await client.connect(server.url, conversation_id="seeded", session_api_key=server.key)
+            try:
+                frames = await client.frames_until(lambda f: f.get("id") == 11)
+            finally:
+                await client.close()
+        assert [f["id"] for f in frames] == expected
+        assert order == ["connect"] + ["event"] * len(expected)
+
+    async def test_batched_replay_sends_every_stored_event_as_stored(self, tmp_path: Path) -> None:
+        _seed(tmp_path / "server" / "ohtui.db", "seeded")
+        batches: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+        client = V0Client()
+        client.sio.on("oh_events", batches.put_nowait)
+        async with running_server(tmp_path) as server:
+            await client.connect(server.url, conversation_id="seeded", session_api_key=server.key, ohtui_batch=1)
+            try:
+                received: list[dict[str, Any]] = []
+                while not received or received[-1]["id"] < 11:
+                    received += await asyncio.wait_for(batches.get(), 10)
+            finally:
+                await client.close()
+            stored = [event_to_dict(event) for event in server.db.events("seeded").search()]
+        assert received == stored  # Null*, Recall and every agent_state_changed included, in id order
+        assert client.drain() == []  # nothing of the history came per event
+
+
 class TestLiveFlow:
     async def test_echo_flow_states_and_source_rewrite(self, tmp_path: Path) -> None:
         async with running_server(tmp_path) as server:
@@ -280,3 +316,21 @@ async def test_stop_flushes_and_restart_keeps_everything(tmp_path: Path) -> None
     finally:
         db.close()
     assert "keep me" in contents
+
+
+def test_replay_rules_on_stored_rows_match_the_rules_on_events(tmp_path: Path) -> None:
+    """Replay decides from the stored row's type (no parse); it must agree with the rules on parsed events."""
+    from ohtui.protocol import event_from_dict
+    from ohtui.server.forwarding import is_agent_state_row, row_skipped_on_replay, skipped_on_replay
+    from tests.samples import load_samples
+
+    with Database(tmp_path / "rows.db") as db:
+        events = db.events("c")
+        stored = [events.append(event_from_dict({**raw, "id": None}) if "id" in raw else event_from_dict(raw))
+                  for _, raw in load_samples()]  # fmt: skip
+        rows = list(events.search_raw())
+    assert len(rows) == len(stored) == 38
+    for event, row in zip(stored, rows, strict=True):
+        assert row_skipped_on_replay(row) == skipped_on_replay(event), event.kind
+        assert is_agent_state_row(row) == isinstance(event, AgentStateChangedObservation), event.kind
+    assert sum(map(row_skipped_on_replay, rows)) >= 3  # the samples hold NullAction, NullObservation, RecallAction

@@ -446,11 +446,12 @@ def test_conversation_crud(db: Database) -> None:
     with pytest.raises(ValueError, match="already exists"):
         conversations.create("second-id")
     assert [info.conversation_id for info in conversations.list()] == ["second-id", first.conversation_id]
-    updated = conversations.update(first.conversation_id, agent_state="running", title="renamed")
+    conversations.update(first.conversation_id, agent_state="running", title="renamed")
+    updated = conversations.get(first.conversation_id)
+    assert updated is not None
     assert (updated.title, updated.agent_state, updated.agent_name) == ("renamed", "running", "CodeActAgent")
     assert updated.updated_at > first.updated_at and updated.created_at == first.created_at
     assert [info.conversation_id for info in conversations.list()] == [first.conversation_id, "second-id"]
-    assert conversations.get(first.conversation_id) == updated
     assert conversations.get("nope") is None
     with pytest.raises(ConversationNotFoundError) as caught:
         conversations.update("nope", title="x")

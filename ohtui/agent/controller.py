@@ -79,6 +79,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ohtui.agent.base import Agent, Runtime, is_runnable
 from ohtui.agent.errors import IllegalAction, MaxIterationsReached
+from ohtui.agent.history import StoredHistory, first_user_message_id, last_agent_state, unanswered_agent_action
 from ohtui.agent.signals import ActionError, AgentFailure, reporting_to
 from ohtui.protocol import (
     Action,
@@ -283,10 +284,7 @@ class AgentController:
         self._iterations = 0
         self._user_messages = 0  # user messages seen; tells a loop that input arrived while it was stepping
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._history: list[Event] = []
-        self._visible: list[Event] = []  # the history without hidden events: what agents see, kept incrementally
-        self._first_user_message_id: int | None = None
-        self._next_id = 0
+        self._first_user_message_id: int | None = None  # found on the first user message, then kept
 
     # ----------------------------------------------------------------------------------------------- observing
 
@@ -334,15 +332,14 @@ class AgentController:
             raise RuntimeError("AgentController.start() was already called")
         self._started = True
         async with self._lock:
-            history = self._refresh()
-            last = next((e for e in reversed(history) if isinstance(e, AgentStateChangedObservation)), None)
+            last = last_agent_state(self.events)
             if last is None:
                 self._begin(initial_message)
             else:
                 self._status(RuntimeStatus.STARTING_RUNTIME)
                 self._status(RuntimeStatus.RUNTIME_STARTED)
                 self._status(RuntimeStatus.READY)
-                self._restore(last.agent_state, history)
+                self._restore(last.agent_state)
                 if initial_message is not None:
                     stored = self._append(initial_message, EventSource.USER)
                     self._on_user_message(stored)
@@ -370,13 +367,10 @@ class AgentController:
             log.exception("agent %s: system_message() failed; starting without one", self._agent_name)
             return None
 
-    def _restore(self, state: AgentState, history: list[Event]) -> None:
+    def _restore(self, state: AgentState) -> None:
         self._state = state
-        self._user_messages = sum(1 for e in history if _is_user_message(e))
-        action = _last_runnable_agent_action(history)
-        unanswered = action is not None and not any(
-            isinstance(e, Observation) and e.cause == action.id for e in history
-        )
+        action = unanswered_agent_action(self.events)
+        unanswered = action is not None
         if unanswered and state is AgentState.AWAITING_USER_CONFIRMATION:
             self._pending = action
         elif unanswered and action is not None:
@@ -518,11 +512,12 @@ class AgentController:
         return _same_class(action, event_from_dict(data))
 
     def _on_user_message(self, message: MessageAction) -> None:
-        self._refresh()
         self._user_messages += 1
         if self._state is AgentState.AWAITING_USER_CONFIRMATION and self._pending is not None:
             # The user answered with a message instead of the buttons: the pending action is not run.
             self._reject_pending()
+        if self._first_user_message_id is None:
+            self._first_user_message_id = first_user_message_id(self.events)
         is_first = self._first_user_message_id == message.id
         recall_type = RecallType.WORKSPACE_CONTEXT if is_first else RecallType.KNOWLEDGE
         recall_action = RecallAction(args=RecallArgs(recall_type=recall_type, query=message.args.content))
@@ -822,9 +817,8 @@ class AgentController:
         self._set_state(AgentState.ERROR, reason=reason)
 
     def _agent_history(self) -> Sequence[Event]:
-        """The visible history, shared (not copied) with the agent: a Sequence it reads and must not change."""
-        self._refresh()
-        return self._visible
+        """What the agent may see, as stored when this step begins: streamed from the store, not kept here."""
+        return StoredHistory(self.events, self.events.latest_id())
 
     # ----------------------------------------------------------------------------------------------- recording
 
@@ -875,18 +869,6 @@ class AgentController:
         self._notify()
         return _same_class(event, stored)
 
-    def _refresh(self) -> list[Event]:
-        """The conversation so far, read incrementally from the store (it may hold events others appended)."""
-        for event in self.events.search(start_id=self._next_id):
-            self._history.append(event)
-            if not event.hidden:
-                self._visible.append(event)
-            if self._first_user_message_id is None and _is_user_message(event):
-                self._first_user_message_id = event.id
-            if event.id is not None:
-                self._next_id = event.id + 1
-        return self._history
-
     def _status(self, status: RuntimeStatus, message: str = "", level: str = "info") -> None:
         self._emit(self._on_status, StatusUpdate(type=level, id=status.value, message=message))
 
@@ -928,13 +910,6 @@ class _Reporter:
 
 def _is_user_message(event: Event) -> bool:
     return isinstance(event, MessageAction) and event.source is EventSource.USER
-
-
-def _last_runnable_agent_action(history: Sequence[Event]) -> Action | None:
-    for event in reversed(history):
-        if isinstance(event, Action) and event.source is EventSource.AGENT and is_runnable(event):
-            return event
-    return None
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

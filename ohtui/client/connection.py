@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 _REPLAY_DONE = object()
 _COUNTER_REFRESH = 0.2
 _REPAIR_RETRY = 1.0
-_MAX_BATCH = 500
+_MAX_BATCH = 2000
 
 
 class _SocketClient(socketio.AsyncClient):
@@ -316,8 +316,13 @@ class Connection:
         """Apply frames in arrival order; whatever has queued up meanwhile goes into the store in one transaction."""
         while True:
             batch = [await self._frames.get()]
-            while not self._frames.empty() and len(batch) < _MAX_BATCH:
-                batch.append(self._frames.get_nowait())
+            # Whatever else has arrived, up to about _MAX_BATCH events (an oh_events frame holds hundreds): one
+            # transaction for all of it, and the loop (the UI's, in the app) gets a turn between batches.
+            size = _frame_size(batch[0][1])
+            while not self._frames.empty() and size < _MAX_BATCH:
+                frame = self._frames.get_nowait()
+                batch.append(frame)
+                size += _frame_size(frame[1])
             events: list[Event] = []
             for generation, item in batch:
                 if generation != self._generation:
@@ -464,6 +469,13 @@ class Connection:
         """Counters change per event: report them at most every ``_COUNTER_REFRESH`` seconds."""
         if self._refresh_handle is None:
             self._refresh_handle = asyncio.get_running_loop().call_later(_COUNTER_REFRESH, self._publish)
+
+
+def _frame_size(item: Any) -> int:
+    """How many events a queued frame holds (an ``oh_events`` batch holds many)."""
+    if isinstance(item, tuple) and item[0] == "batch" and isinstance(item[1], list):
+        return len(item[1])
+    return 1
 
 
 def _note_refusal(data: Any, refusals: list[str]) -> None:

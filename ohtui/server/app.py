@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ohtui.server.auth import is_loopback, new_session_key
 from ohtui.server.conversations import ConversationManager
+from ohtui.server.packets import PreEncoded, SplicingPacket
 from ohtui.server.rest import RestApi
 from ohtui.server.sockets import SocketHandlers
 from ohtui.store import Database
@@ -96,6 +97,7 @@ class OhtuiServer:
             self._db = await asyncio.to_thread(lambda: Database(db_path, clock=clock) if clock else Database(db_path))
         sio = socketio.AsyncServer(
             async_mode="aiohttp",
+            serializer=SplicingPacket,
             cors_allowed_origins="*",
             ping_interval=config.ping_interval,
             ping_timeout=config.ping_timeout,
@@ -141,7 +143,7 @@ class OhtuiServer:
         log.info("serving on %s", self._url)
         return self._url, key
 
-    async def _emit(self, name: str, payload: dict[str, Any], sids: list[str]) -> None:
+    async def _emit(self, name: str, payload: dict[str, Any] | PreEncoded, sids: list[str]) -> None:
         if self.sio is not None and sids:
             await self.sio.emit(name, payload, to=sids)
 
@@ -152,6 +154,8 @@ class OhtuiServer:
 
     async def stop(self) -> None:
         """Stop agents, deliver what is queued, disconnect sockets, close the database. Idempotent."""
+        if self.sockets is not None:
+            await self.sockets.close()
         if self.manager is not None:
             await self.manager.close_all()
         if self.sio is not None:

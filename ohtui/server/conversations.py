@@ -10,8 +10,9 @@ from typing import Any
 
 from ohtui.agent.controller import AgentController
 from ohtui.agent.registry import AGENTS, create_agent
-from ohtui.protocol import Action, AgentState, Event, MessageAction, StatusUpdate, event_to_dict
-from ohtui.server.forwarding import live_payload
+from ohtui.protocol import Action, AgentState, Event, MessageAction, StatusUpdate, event_to_json
+from ohtui.server.forwarding import live_text
+from ohtui.server.packets import PreEncoded
 from ohtui.store import ConversationInfo, Database, EventStore
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,9 @@ log = logging.getLogger(__name__)
 _DRAIN_TIMEOUT = 5.0
 _TITLE_LENGTH = 60
 
-Emit = Callable[[str, dict[str, Any], list[str]], Awaitable[None]]
-"""``emit(event_name, payload, sids)``: send one frame to these sockets (the socket layer provides it)."""
+Emit = Callable[[str, dict[str, Any] | PreEncoded, list[str]], Awaitable[None]]
+"""``emit(event_name, payload, sids)``: send one frame to these sockets (the socket layer provides it). Events go
+as their JSON text (:class:`PreEncoded`), spliced into the packet: no dict and no second encoding per frame."""
 
 Members = Callable[[str], list[str]]
 """The sockets in a room right now."""
@@ -196,11 +198,17 @@ class ConversationManager:
                     continue
                 if item.id is not None:
                     conversation.processed_upto = max(conversation.processed_upto, item.id)
-                stock = live_payload(item) if stock_sids else None
+                if not stock_sids and not full_sids:
+                    continue
+                text = event_to_json(item)
+                stock = live_text(item, text) if stock_sids else None
+                if stock == text:  # the same frame for both rooms: encoded and sent once
+                    await self._emit("oh_event", PreEncoded(text), stock_sids + full_sids)
+                    continue
                 if stock is not None:
-                    await self._emit("oh_event", stock, stock_sids)
+                    await self._emit("oh_event", PreEncoded(stock), stock_sids)
                 if full_sids:
-                    await self._emit("oh_event", event_to_dict(item), full_sids)
+                    await self._emit("oh_event", PreEncoded(text), full_sids)
             except Exception:
                 log.exception("emit to %s failed", conversation.room)
             finally:

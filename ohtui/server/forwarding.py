@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ohtui.protocol import (
+    ActionType,
     AgentStateChangedObservation,
     CmdOutputObservation,
     ErrorObservation,
@@ -12,30 +11,46 @@ from ohtui.protocol import (
     EventSource,
     NullAction,
     NullObservation,
+    ObservationType,
     RecallAction,
     RecallObservation,
-    event_to_dict,
+    event_to_json,
 )
+from ohtui.store import StoredRow
 
 _SKIPPED_ON_REPLAY = (NullAction, NullObservation, RecallAction)
 _ENVIRONMENT_SHOWN_LIVE = (CmdOutputObservation, AgentStateChangedObservation, RecallObservation, ErrorObservation)
+
+
+# The same rules on stored rows (replay reads the store unparsed): (is_action, type) of the classes above.
+_SKIPPED_ROWS = frozenset(
+    {(True, ActionType.NULL.value), (False, ObservationType.NULL.value), (True, ActionType.RECALL.value)}
+)
 
 
 def skipped_on_replay(event: Event) -> bool:
     return isinstance(event, _SKIPPED_ON_REPLAY)
 
 
-def live_payload(event: Event) -> dict[str, Any] | None:
-    """The dict sent to the room for a newly stored event, or None when upstream does not forward it live.
+def row_skipped_on_replay(row: StoredRow) -> bool:
+    return (row.is_action, row.kind) in _SKIPPED_ROWS
+
+
+def is_agent_state_row(row: StoredRow) -> bool:
+    """An ``agent_state_changed`` observation: replay holds the last one back to the end (§1.2)."""
+    return not row.is_action and row.kind == ObservationType.AGENT_STATE_CHANGED.value
+
+
+def live_text(event: Event, stored_text: str) -> str | None:
+    """The JSON sent to the stock room for a newly stored event (``stored_text`` is its JSON as stored), or None
+    when upstream does not forward it live.
 
     Environment feedback to agent actions is shown to the UI as agent events, so its ``source`` is rewritten.
     """
     if isinstance(event, (NullAction, NullObservation)):
         return None
     if event.source in (EventSource.AGENT, EventSource.USER):
-        return event_to_dict(event)
+        return stored_text
     if event.source is EventSource.ENVIRONMENT and isinstance(event, _ENVIRONMENT_SHOWN_LIVE):
-        payload = event_to_dict(event)
-        payload["source"] = EventSource.AGENT.value
-        return payload
+        return event_to_json(event.model_copy(update={"source": EventSource.AGENT}))
     return None

@@ -1,5 +1,8 @@
 """Sending history to one socket: per event (stock, §1.2) or in ``oh_events`` batches (``ohtui_batch=1``, §9.7).
 
+Events go out as they are stored (JSON text, spliced into the packet by :mod:`ohtui.server.packets`): a replay
+neither parses nor re-serializes them.
+
 ``emit`` has no backpressure: Engine.IO queues whatever it is given. After every ``chunk_bytes`` this sender waits
 until the socket's writer has taken everything queued; the writer takes more only after writing what it holds, so
 a client that stops reading makes the server hold at most about two chunks for it, and then the replay waits.
@@ -8,10 +11,11 @@ a client that stops reading makes the server hold at most about two chunks for i
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import socketio
+
+from ohtui.server.packets import PreEncoded
 
 BATCH_BYTES = 256 * 1024
 """An ``oh_events`` frame stays around this size, well under 1 MiB (and aiohttp's 4 MiB message limit)."""
@@ -39,23 +43,23 @@ class ReplaySender:
         self._stall_timeout = stall_timeout
         self._batch_bytes = batch_bytes
         self._chunk_bytes = chunk_bytes
-        self._batch: list[dict[str, Any]] = []
+        self._batch: list[str] = []
         self._batch_size = 0
         self._unflushed = 0
         self.frames = 0
         self.events = 0
 
-    async def send(self, payload: dict[str, Any], size: int | None = None) -> None:
-        """Queue one event dict; ``size`` is its JSON length if the caller knows it."""
-        size = size if size is not None else len(json.dumps(payload, separators=(",", ":")))
+    async def send(self, text: str) -> None:
+        """Queue one stored event (its JSON text)."""
+        size = len(text)
         self.events += 1
         if not self._batched:
-            await self._emit("oh_event", payload, size)
+            await self._emit("oh_event", PreEncoded(text), size)
             return
         if self._batch and self._batch_size + size > self._batch_bytes:
             await self._send_batch()
-        self._batch.append(payload)
-        self._batch_size += size
+        self._batch.append(text)
+        self._batch_size += size + 1
 
     async def flush(self) -> None:
         if self._batch:
@@ -66,7 +70,7 @@ class ReplaySender:
     async def _send_batch(self) -> None:
         batch, size = self._batch, self._batch_size
         self._batch, self._batch_size = [], 0
-        await self._emit("oh_events", batch, size)
+        await self._emit("oh_events", PreEncoded("[" + ",".join(batch) + "]"), size)
 
     async def _emit(self, name: str, data: Any, size: int) -> None:
         await self._sio.emit(name, data, to=self._sid)

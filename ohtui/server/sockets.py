@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -12,17 +13,15 @@ import socketio
 from ohtui.agent.errors import IllegalAction
 from ohtui.protocol import (
     Action,
-    AgentStateChangedObservation,
     ErrorFrame,
     Event,
     OpaqueEvent,
     ProtocolError,
     event_from_dict,
-    event_to_dict,
 )
 from ohtui.server.auth import KEY_QUERY, key_matches
 from ohtui.server.conversations import ConversationManager, full_room_of, room_of
-from ohtui.server.forwarding import skipped_on_replay
+from ohtui.server.forwarding import is_agent_state_row, row_skipped_on_replay
 from ohtui.server.replay import ReplaySender, ReplayStalled
 from ohtui.store import EventStore, StoreError
 
@@ -31,6 +30,7 @@ log = logging.getLogger(__name__)
 REFUSED_NO_CONVERSATION = "No conversation_id in query params"
 REFUSED_BAD_KEY = "invalid_session_api_key"
 _CLIENT_ASSIGNED = ("id", "timestamp", "source", "cause")
+_CONNECT_TURNS = 200
 
 
 def _first(query: dict[str, list[str]], name: str) -> str | None:
@@ -64,6 +64,7 @@ class SocketHandlers:
         self._key = key
         self._max_payload = max_payload
         self._conversation_of: dict[str, str] = {}
+        self._replays: dict[str, asyncio.Task[None]] = {}
         sio.on("connect", self.connect)
         sio.on("disconnect", self.disconnect)
         sio.on("oh_user_action", self.user_action)
@@ -92,12 +93,50 @@ class SocketHandlers:
             log.exception("could not start conversation %s", conversation_id)
             raise socketio.exceptions.ConnectionRefusedError("Failed to join conversation") from None
         complete = _first(query, "ohtui_batch") in ("1", "true")
-        try:
-            await self._replay_then_join(sid, conversation.events, conversation_id, latest_event_id, complete=complete)
-        except ReplayStalled as error:
-            raise socketio.exceptions.ConnectionRefusedError(str(error)) from None
+        # History goes out after the handler returns, from a task of its own (a fix, §9): python-socketio runs the
+        # connect handler inline in the socket's read loop, so a replay inside it would leave the client's pongs
+        # unread and Engine.IO would close a connection whose replay outlasts ping interval + timeout.
+        self._conversation_of[sid] = conversation_id
+        if conversation.processed_upto <= latest_event_id:
+            # Nothing to replay (a new conversation, or a client that has everything): join now, so whatever the
+            # agent does next reaches this socket live.
+            await self._sio.enter_room(sid, self._room(conversation_id, complete))
+            return
+        self._replays[sid] = asyncio.create_task(
+            self._replay_then_join(sid, conversation.events, conversation_id, latest_event_id, complete=complete),
+            name=f"ohtui-replay-{sid}",
+        )
 
     async def _replay_then_join(
+        self, sid: str, events: EventStore, conversation_id: str, after_id: int, *, complete: bool
+    ) -> None:
+        try:
+            if not await self._connected(sid):
+                return
+            await self._replay(sid, events, conversation_id, after_id, complete=complete)
+        except ReplayStalled as error:
+            log.info("disconnecting %s: %s", sid, error)
+            await self._sio.disconnect(sid)
+        except StoreError as error:
+            log.error("replay to %s failed: %s", sid, error)
+            await self._refuse(sid, f"Failed to access conversation events: {error}")
+            await self._sio.disconnect(sid)
+        finally:
+            self._replays.pop(sid, None)
+
+    async def _connected(self, sid: str) -> bool:
+        """Whether the CONNECT packet has gone out (python-socketio sends it right after the handler returns, with
+        no suspension in between; the check keeps a later library from putting history before it)."""
+        for turn in range(_CONNECT_TURNS):
+            if self._sio.manager.is_connected(sid, "/"):
+                return True
+            if sid not in self._conversation_of:
+                return False  # disconnected meanwhile
+            await asyncio.sleep(0 if turn < 10 else 0.01)
+        log.warning("socket %s never completed its connection; no replay", sid)
+        return False
+
+    async def _replay(
         self, sid: str, events: EventStore, conversation_id: str, after_id: int, *, complete: bool
     ) -> None:
         """Replay history to this socket, then join its room with nothing lost and nothing sent twice.
@@ -111,9 +150,11 @@ class SocketHandlers:
         """
         conversation = self._manager.get_live(conversation_id)
         if conversation is None:
-            raise socketio.exceptions.ConnectionRefusedError("Failed to join conversation")
+            await self._refuse(sid, "Failed to join conversation")
+            await self._sio.disconnect(sid)
+            return
         sender = ReplaySender(self._sio, sid, batched=complete, stall_timeout=self._stall_timeout)
-        held: AgentStateChangedObservation | None = None
+        held: str | None = None
         sent_upto = after_id
         while True:
             upto = conversation.processed_upto
@@ -121,29 +162,43 @@ class SocketHandlers:
                 if held is None:
                     break
                 state, held = held, None
-                await sender.send(event_to_dict(state))
+                await sender.send(state)
                 await sender.flush()
                 continue
-            for event in events.search(start_id=sent_upto + 1, end_id=upto):
+            for row in events.search_raw(start_id=sent_upto + 1, end_id=upto):
                 if complete:
-                    await sender.send(event_to_dict(event))
-                elif isinstance(event, AgentStateChangedObservation):
-                    held = event
-                elif not skipped_on_replay(event):
-                    await sender.send(event_to_dict(event))
+                    await sender.send(row.json)
+                elif is_agent_state_row(row):
+                    held = row.json
+                elif not row_skipped_on_replay(row):
+                    await sender.send(row.json)
             await sender.flush()
             sent_upto = upto
         # enter_room never suspends (the default manager's version is synchronous inside), so the caught-up check
         # above and the join happen in one step of the event loop.
-        room = full_room_of(conversation_id) if complete else room_of(conversation_id)
-        await self._sio.enter_room(sid, room)
-        self._conversation_of[sid] = conversation_id
+        if self._sio.manager.is_connected(sid, "/"):  # not if it left after the last round
+            await self._sio.enter_room(sid, self._room(conversation_id, complete))
+
+    @staticmethod
+    def _room(conversation_id: str, complete: bool) -> str:
+        return full_room_of(conversation_id) if complete else room_of(conversation_id)
+
+    async def close(self) -> None:
+        """Stop the replays still running (the server is stopping)."""
+        replays = list(self._replays.values())
+        self._replays.clear()
+        for replay in replays:
+            replay.cancel()
+        await asyncio.gather(*replays, return_exceptions=True)
 
     async def ping(self, sid: str, data: Any = None) -> dict[str, Any]:
         """Acknowledged at once: lets ohtui's client measure the round trip (stock clients never send it)."""
         return {}
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
+        replay = self._replays.pop(sid, None)
+        if replay is not None:
+            replay.cancel()
         conversation_id = self._conversation_of.pop(sid, None)
         if conversation_id is None:
             log.debug("disconnect_from_uninitialized_session:%s", sid)

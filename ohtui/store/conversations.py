@@ -142,9 +142,10 @@ class ConversationStore:
         title: str | None = None,
         agent_state: str | None = None,
         agent_name: str | None = None,
-    ) -> ConversationInfo:
+    ) -> None:
         """Set the given fields (None leaves a field as it is) and ``updated_at``. Unknown id:
-        :class:`ConversationNotFoundError` (a ``KeyError``)."""
+        :class:`ConversationNotFoundError` (a ``KeyError``). Returns nothing: the server calls this on every agent
+        state change, and reading the info back (:meth:`get`) counts the conversation's events."""
         changes: dict[str, str] = {"updated_at": utc_now()}
         for name, value in (("title", title), ("agent_state", agent_state), ("agent_name", agent_name)):
             if value is not None:
@@ -161,10 +162,6 @@ class ConversationStore:
                 raise conns.error(error) from None
         if cursor.rowcount == 0:
             raise ConversationNotFoundError(f"no conversation {conversation_id} in {conns.path}")
-        found = self.get(conversation_id)
-        if found is None:  # deleted by someone else right after the update
-            raise ConversationNotFoundError(f"no conversation {conversation_id} in {conns.path}")
-        return found
 
     def delete(self, conversation_id: str) -> bool:
         """Delete the conversation and all its events. False when there was no such conversation."""
