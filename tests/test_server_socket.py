@@ -160,7 +160,6 @@ class TestReplay:
         ):
             assert client.drain() == []
 
-
     async def test_history_follows_the_connect_acknowledgement(self, tmp_path: Path) -> None:
         """Replay runs after the handler returns (§9 fix): a replay inside it kept the server from reading pongs,
         so Engine.IO dropped any client whose history took longer than ping interval + timeout to send."""
