@@ -65,7 +65,7 @@ async def _answer(server: OhtuiServer, request: dict[str, Any], state: dict[str,
     if command == "live":
         assert server.manager is not None
         live = server.manager._live  # a benchmark may look inside
-        return {"live": {cid: len(conv.controller._history) for cid, conv in live.items()}}
+        return {"live": {cid: conv.controller.state.value for cid, conv in live.items()}}
     if command == "close_all":
         assert server.manager is not None
         await server.manager.close_all()

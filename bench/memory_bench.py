@@ -58,8 +58,8 @@ def _latest(db_path: Path, conversation_id: str) -> int:
 
 
 async def _controller_trace(db_path: Path, conversation_id: str) -> tuple[float, int, list[str]]:
-    """Bytes retained per event by starting one conversation's agent controller, its history length, and the top
-    allocation sites (tracemalloc, this process)."""
+    """Bytes retained per stored event by starting one conversation's agent controller, the number of stored events,
+    and the top allocation sites (tracemalloc, this process)."""
     from ohtui.agent.controller import AgentController
     from ohtui.agent.echo import EchoAgent
     from ohtui.store import Database
@@ -74,7 +74,7 @@ async def _controller_trace(db_path: Path, conversation_id: str) -> tuple[float,
             await controller.start()
             gc.collect()
             after = tracemalloc.take_snapshot()
-            held = len(controller._history)
+            held = store.count()
             stats = after.compare_to(before, "lineno")
             grown = sum(stat.size_diff for stat in stats)
             top = [
@@ -113,19 +113,18 @@ async def _measure(work: Path, quick: bool) -> list[Row]:
         for conversation_id in ids:
             # Connected once, asking only for what is newer than the stored history: the conversation starts (its
             # controller loads) without the cost of sending 100,000 events to nobody in particular.
-            await _count_all(server, conversation_id, ohtui_batch=1, latest_event_id=size - 1)
+            await _count_all(server, conversation_id, first_within=1.0, ohtui_batch=1, latest_event_id=size - 1)
         received = await asyncio.to_thread(_latest, db_path, ids[0])
         viewed = await server.ask("memory")
         live = (await server.ask("live"))["live"]
-        held = sum(live.values())
         await server.ask("close_all")
         closed = (await server.ask("memory"))["rss_mb"]
         per_event = (viewed["rss_mb"] - idle) * 2**20 / total
         rows.append(row(f"server memory per stored event, {label} events, nobody viewing", per_event / KB, "KB",
                         at_most=1.0, note=f"RSS {idle:.0f} MB started, {viewed['rss_mb']:.0f} MB after one connect "
                         f"to each conversation (latest_event_id = its last id: it starts, nothing to replay; peak "
-                        f"{viewed['hwm_mb']:.0f} MB); the agent controllers hold "
-                        f"{held:,} events in memory; store built in {built:.0f} s"))  # fmt: skip
+                        f"{viewed['hwm_mb']:.0f} MB); {len(live)} conversations live; store built in "
+                        f"{built:.0f} s"))  # fmt: skip
         rows.append(row("same, after the server closes those conversations", (closed - idle) * 2**20 / total / KB,
                         "KB", note=f"RSS {closed:.0f} MB (freed memory that RSS keeps is counted)"))  # fmt: skip
         try:
@@ -139,9 +138,9 @@ async def _measure(work: Path, quick: bool) -> list[Row]:
             rows.append(failed_row("client following one conversation", error))
     try:
         per_held, held_one, top = await _controller_trace(db_path, ids[1])
-        rows.append(row("agent controller: history kept per event (tracemalloc)", per_held / KB, "KB",
-                        note=f"AgentController.start() on a {held_one:,}-event conversation keeps every event "
-                        f"(_history); top sites: {'; '.join(top)}"))  # fmt: skip
+        rows.append(row("agent controller: memory kept per stored event (tracemalloc)", per_held / KB, "KB",
+                        note=f"AgentController.start() on a {held_one:,}-event conversation (it keeps no history: "
+                        f"agents read the store); top sites: {'; '.join(top)}"))  # fmt: skip
     except Exception as error:
         rows.append(failed_row("controller history", error))
     return rows

@@ -53,6 +53,7 @@ class _Counter:
         self.frames = 0
         self.expect = expect
         self.done = asyncio.Event()
+        self.first = asyncio.Event()
         self.last_at = time.perf_counter()
         self.sio.on("oh_event", self._one)
         self.sio.on("oh_events", self._many)
@@ -67,31 +68,34 @@ class _Counter:
         self.frames += 1
         self.events += count
         self.last_at = time.perf_counter()
+        self.first.set()
         if self.expect is not None and self.events >= self.expect:
             self.done.set()
 
     async def connect(self, url: str) -> None:
         await self.sio.connect(url, transports=["websocket"], socketio_path="socket.io", wait_timeout=CONNECT_WAIT)
 
-    async def quiet(self, seconds: float = 0.5) -> None:
-        """Wait for the first event (history follows the connect acknowledgement), then until nothing has arrived
-        for ``seconds``."""
+    async def quiet(self, seconds: float = 0.5, first_within: float = 60.0) -> None:
+        """Wait for the first event (history follows the connect acknowledgement; none may come within
+        ``first_within`` seconds when there is nothing to replay), then until nothing has arrived for ``seconds``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.first.wait(), first_within)
         while True:
-            left = seconds - (time.perf_counter() - self.last_at) if self.events else 0.05
-            if left <= 0 and self.events:
+            left = seconds - (time.perf_counter() - self.last_at)
+            if left <= 0:
                 return
-            await asyncio.sleep(min(max(left, 0.0), 0.05))
+            await asyncio.sleep(min(left, 0.05))
 
     async def close(self) -> None:
         await self.sio.shutdown()
 
 
-async def _count_all(server: ServerProcess, cid: str, **extra: Any) -> int:
+async def _count_all(server: ServerProcess, cid: str, first_within: float = 60.0, **extra: Any) -> int:
     """How many events a client of this kind receives for the whole history (connect, then wait for silence)."""
     client = _Counter()
     try:
         await client.connect(socket_url(server.url, cid, server.key, **extra))
-        await client.quiet()
+        await client.quiet(first_within=first_within)
         return client.events
     finally:
         await client.close()
