@@ -19,7 +19,6 @@ from typing import ClassVar, NamedTuple
 
 from rich.cells import cell_len
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -990,6 +989,9 @@ class EventLog(ScrollView, can_focus=True):
         else:
             theme = self.app.current_theme
             code_theme = "ansi_dark" if theme is None or theme.dark else "ansi_light"
+            # Imported on first use: markdown-it and its rules cost ~50 ms of start-up, before the first frame.
+            from rich.markdown import Markdown
+
             markdown = Markdown(content, code_theme=code_theme, hyperlinks=False)
             options = console.options.update(width=room, height=None, no_wrap=False, highlight=False)
             with console.use_theme(_MARKDOWN_THEME):
