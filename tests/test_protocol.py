@@ -406,3 +406,66 @@ def test_parsed_events_share_one_fields_set_per_class() -> None:
     copied = first.model_copy(update={"id": 99})
     assert copied.__pydantic_fields_set__ is first.__pydantic_fields_set__ and copied.id == 99
     assert copied == first.model_copy(update={"id": 99}) and copied != first
+
+
+LEGACY_INPUTS = [
+    {"action": "message", "args": {"content": "hi", "images_urls": ["data:x"], "keep_prompt": True}},
+    {"action": "run", "args": {"command": "ls", "is_confirmed": "rejected", "task_completed": None}},
+    {"action": "run", "args": {"command": "ls", "is_confirmed": "rejected", "confirmation_state": "confirmed"}},
+    {"action": "run", "args": {"command": "ls", "security_risk": 7, "timestamp": "2025-11-28T10:00:00.000Z"}},
+    {"observation": "run", "content": "", "extras": {"command": "ls", "exit_code": 1, "metadata": {"pid": 5, "x": 1}}},
+    {"action": "edit", "args": {"path": "/a", "translated_ipython_code": "print(file_editor(**{'command': 'view'}))"}},
+]
+
+
+@pytest.mark.parametrize("data", LEGACY_INPUTS, ids=lambda data: json.dumps(data)[:40])
+def test_legacy_input_reads_the_same_from_json_and_from_python(data: dict[str, Any]) -> None:
+    event = event_from_dict(copy.deepcopy(data))
+    wire = event_to_dict(event)
+    assert not set(wire.get("args", wire.get("extras", {}))) & {"images_urls", "is_confirmed", "exit_code", "timestamp"}
+    assert event_from_json(json.dumps(data)) == event
+    kind = {k: data[k] for k in ("action", "observation") if k in data}
+    payload: dict[str, Any] = data["args"] if "args" in data else data["extras"]
+    rest = {k: v for k, v in data.items() if k not in ("action", "observation", "args", "extras")}
+    if not payload.keys() & type(event).model_fields.keys():  # (a legacy args timestamp is not the event's)
+        assert type(event)(**rest, **payload) == event  # flat keyword arguments, legacy keys and all
+        assert event_from_dict({**kind, **rest, **payload}) == event  # a flat dict too
+
+
+def test_flat_wire_dicts_put_unknown_keys_into_the_payload() -> None:
+    """Input without its ``args``/``extras`` key is read as flat keyword arguments (as before: unknown top-level keys
+    belong to the payload), whichever function reads it."""
+    cases: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        ({"action": "run", "command": "ls"}, {"command": "ls"}),
+        ({"action": "finish", "brand_new": 1}, {"brand_new": 1}),
+        ({"observation": "error", "content": "x", "error_id": "E"}, {"error_id": "E"}),
+    ]
+    for data, expected in cases:
+        for event in (event_from_dict(copy.deepcopy(data)), event_from_json(json.dumps(data))):
+            wire = event_to_dict(event)
+            payload: dict[str, Any] = wire["args"] if "args" in wire else wire["extras"]
+            assert expected.items() <= payload.items()
+            assert event.__pydantic_extra__ == {}
+
+
+def test_action_key_wins_over_observation_key_in_both_parsers() -> None:
+    data = {"action": "run", "observation": "run", "content": "", "args": {"command": "a"}, "extras": {"command": "b"}}
+    assert isinstance(event_from_dict(copy.deepcopy(data)), CmdRunAction)
+    assert isinstance(event_from_json(json.dumps(data)), CmdRunAction)
+    assert isinstance(event_from_json(json.dumps(data).encode()), CmdRunAction)
+    assert isinstance(event_from_json(json.dumps({**data, "action": None})), CmdOutputObservation)
+
+
+def test_every_parse_path_shares_the_fields_sets_and_derives_the_message() -> None:
+    data = dict(SAMPLES)["CmdOutputObservation"]
+    parsed = event_from_dict(data)
+    for event in (
+        event_from_json(json.dumps(data)),
+        event_from_json(json.dumps(data).encode()),
+        CmdOutputObservation(**{k: v for k, v in data.items() if k != "observation"}),
+        CmdOutputObservation.model_validate(data),
+        CmdOutputObservation.model_validate_json(json.dumps(data)),
+    ):
+        assert event == parsed and event.message == parsed.message
+        assert event.__pydantic_fields_set__ is parsed.__pydantic_fields_set__
+        assert event.extras.__pydantic_fields_set__ is parsed.extras.__pydantic_fields_set__  # type: ignore[attr-defined]

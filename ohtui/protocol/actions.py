@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ohtui.protocol.base import Action, Args
+from ohtui.protocol.base import Action, Args, IntEnumField, StrEnumField
 from ohtui.protocol.enums import (
     ActionConfirmationStatus,
     ActionSecurityRisk,
@@ -16,8 +16,8 @@ from ohtui.protocol.enums import (
     RecallType,
 )
 
-Risk = Annotated[ActionSecurityRisk, Field(strict=False)]
-Confirmation = Annotated[ActionConfirmationStatus, Field(strict=False)]
+Risk = IntEnumField[ActionSecurityRisk]
+Confirmation = StrEnumField[ActionConfirmationStatus]
 JsonDict = dict[str, Any]
 
 _DROPPED_LEGACY_ARGS = ("keep_prompt", "task_completed", "timestamp")
@@ -26,15 +26,13 @@ _LISTED_IDS = 10_000
 
 
 class ActionArgs(Args):
-    """Accepts upstream's legacy args (§1.3) before validation."""
+    """Reads upstream's legacy args (§1.3): renamed keys, dropped keys, out-of-range risks."""
 
-    @model_validator(mode="before")
+    legacy_keys: ClassVar[frozenset[str]] = frozenset({*_DROPPED_LEGACY_ARGS, "is_confirmed", "images_urls"})
+
     @classmethod
-    def _legacy(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not (
-            data.keys() & {"keep_prompt", "task_completed", "timestamp", "is_confirmed", "images_urls"}
-            or "security_risk" in data
-        ):
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if cls.legacy_keys.isdisjoint(data) and "security_risk" not in data:
             return data
         data = dict(data)
         for key in _DROPPED_LEGACY_ARGS:
@@ -127,7 +125,7 @@ class FileReadArgs(ActionArgs):
     end: int = -1
     thought: str = ""
     security_risk: Risk = ActionSecurityRisk.UNKNOWN
-    impl_source: Annotated[FileReadSource, Field(strict=False)] = FileReadSource.DEFAULT
+    impl_source: StrEnumField[FileReadSource] = FileReadSource.DEFAULT
     view_range: list[int] | None = None
 
 
@@ -170,19 +168,20 @@ class FileEditArgs(ActionArgs):
     end: int = -1
     thought: str = ""
     security_risk: Risk = ActionSecurityRisk.UNKNOWN
-    impl_source: Annotated[FileEditSource, Field(strict=False)] = FileEditSource.OH_ACI
+    impl_source: StrEnumField[FileEditSource] = FileEditSource.OH_ACI
 
-    @model_validator(mode="before")
+    legacy_keys: ClassVar[frozenset[str]] = ActionArgs.legacy_keys | {"translated_ipython_code"}
+
     @classmethod
-    def _translated_ipython(cls, data: Any) -> Any:
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
         """Old trajectories carry ``translated_ipython_code`` = ``print(file_editor(**{...}))``; keep its args."""
-        if isinstance(data, dict) and "translated_ipython_code" in data:
+        if "translated_ipython_code" in data:
             from ohtui.protocol.legacy import file_editor_args
 
             data = dict(data)
             for key, value in file_editor_args(data.pop("translated_ipython_code")).items():
                 data.setdefault(key, value)
-        return data
+        return super().upgrade(data)
 
 
 class FileEditAction(Action):
@@ -285,7 +284,7 @@ class AgentDelegateAction(Action):
 
 
 class ChangeAgentStateArgs(ActionArgs):
-    agent_state: Annotated[AgentState, Field(strict=False)]
+    agent_state: StrEnumField[AgentState]
     thought: str = ""
 
 
@@ -299,7 +298,7 @@ class ChangeAgentStateAction(Action):
 
 
 class RecallArgs(ActionArgs):
-    recall_type: Annotated[RecallType, Field(strict=False)]
+    recall_type: StrEnumField[RecallType]
     query: str = ""
     thought: str = ""
 

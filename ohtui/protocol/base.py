@@ -7,11 +7,13 @@ order. Models are frozen: an event is a fact, and a stored event is shared by ev
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Self
+from functools import partial
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from ohtui.protocol.enums import EventSource
 from ohtui.protocol.metrics import Metrics, ToolCallMetadata
@@ -21,8 +23,21 @@ class ProtocolError(ValueError):
     """Anything that is not a valid frame or event. The message names the field and the problem."""
 
 
-def _is_none(value: object) -> bool:
-    return value is None
+# ``exclude_if`` of the optional top-level keys. pydantic-core calls it for each of them on every dump: a C callable
+# (``operator.is_(None, value)``) costs no Python frame, where a ``def`` costs one per key, per event.
+_is_none = partial(operator.is_, None)
+
+
+# Enum fields: read leniently (the wire has plain strings and ints), written as their plain values. pydantic-core's
+# own enum serializer reads ``.value``, a Python property: a frame per enum field, per dump. ``str``/``int`` of a
+# StrEnum/IntEnum member gives the same value from C.
+_Enum = TypeVar("_Enum")
+StrEnumField = Annotated[
+    _Enum, Field(strict=False), PlainSerializer(str, return_type=str, when_used="json-unless-none")
+]
+IntEnumField = Annotated[
+    _Enum, Field(strict=False), PlainSerializer(int, return_type=int, when_used="json-unless-none")
+]
 
 
 def wire_timestamp(moment: datetime | None = None) -> str:
@@ -35,16 +50,66 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, validate_default=False)
 
+    # One ``__pydantic_fields_set__`` for every parsed instance of the class, naming every field (see ``_derive``).
+    # A class attribute, set for each class, so that a parse finds it without a call. Never mutated: pydantic copies
+    # the set before it adds to it (``model_copy``).
+    shared_fields_set: ClassVar[set[str]] = set()
 
-class Args(WireModel):
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.shared_fields_set = set(cls.model_fields)
+
+
+class Payload(WireModel):
+    """Base of ``args`` and ``extras``: the objects that may carry legacy keys (§1.3, §2.2).
+
+    Legacy input is rare and validation runs on every parse, so the rewriting (:meth:`upgrade`) is not part of the
+    validation schema: a legacy key that validation kept as an unknown field makes the event upgrade its payload
+    afterwards (``Event._derive``); input that validation rejects (an out-of-range risk) is upgraded first by the
+    wire functions' general path; Python construction upgrades first (``__init__``).
+    """
+
+    legacy_keys: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, /, **data: Any) -> None:
+        super().__init__(**type(self).upgrade(data))
+
+    # Tells pydantic this is not a custom ``__init__``: pydantic-core would otherwise call it on every validation.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` in the current shape: a new dict if it had legacy keys, else ``data`` itself."""
+        return data
+
+    def has_legacy_keys(self) -> bool:
+        extra = self.__pydantic_extra__
+        if not extra:
+            return False
+        return not self.legacy_keys.isdisjoint(extra)
+
+    def upgraded(self) -> Self:
+        """This payload validated again from its upgraded data: what validating the upgraded input gives."""
+        given = self.model_dump(exclude_unset=True, by_alias=True)  # the fields and unknown keys it was given
+        return self.model_validate(self.upgrade(given))
+
+
+class Args(Payload):
     """The ``args`` object of an action."""
 
 
-class Extras(WireModel):
+class Extras(Payload):
     """The ``extras`` object of an observation."""
 
 
-Source = Annotated[EventSource | None, Field(strict=False, exclude_if=_is_none)]
+Source = Annotated[StrEnumField[EventSource] | None, Field(exclude_if=_is_none)]
+
+
+# The slot ``__pydantic_fields_set__``, written directly: the models are frozen, and ``object.__setattr__`` would look
+# the name up on every call.
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 
 
 class Event(WireModel):
@@ -55,6 +120,45 @@ class Event(WireModel):
     source: Source = None
     message: str = ""
     cause: int | None = Field(default=None, exclude_if=_is_none)
+
+    # The key of the nested payload (``args``/``extras``), and whether the class derives a ``success`` key too.
+    payload_key: ClassVar[str] = ""
+    derives_success: ClassVar[bool] = False
+
+    def __init__(self, /, **data: Any) -> None:
+        super().__init__(**type(self).from_keywords(data))
+
+    # Not a custom ``__init__`` to pydantic, which would call it on every validation: parsing never needs it.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        return super().model_validate(cls.from_keywords(obj) if type(obj) is dict else obj, **options)
+
+    @classmethod
+    def from_keywords(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Keyword input (``CmdRunAction(command="ls")``): keys that are not top-level fields go into the payload,
+        and a legacy payload is upgraded. Parsing does this only for input that validation alone rejects."""
+        key = cls.payload_key
+        if not key:
+            return data
+        if key not in data:
+            data = _nest(data, cls.model_fields, key)
+        return cls.upgrade(data)
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The event dict with its payload's legacy keys rewritten (§2.2); ``data`` itself if there were none."""
+        key = cls.payload_key
+        payload = data.get(key) if key else None
+        if type(payload) is not dict:
+            return data
+        upgraded = cls.payload_class().upgrade(payload)
+        return data if upgraded is payload else {**data, key: upgraded}
+
+    @classmethod
+    def payload_class(cls) -> type[Payload]:
+        return Payload
 
     @property
     def kind(self) -> str:
@@ -71,35 +175,51 @@ class Event(WireModel):
     def derive_message(self) -> str:
         return ""
 
+    def derive_success(self) -> bool:
+        """The ``success`` key of the classes that have one (``derives_success``)."""
+        return True
+
     @model_validator(mode="after")
     def _derive(self) -> Self:
-        # Frozen model: write the derived value straight into the instance dict, once, at validation.
-        self.__dict__["message"] = self.derive_message()
-        _share_fields_set(self)
+        """The one Python hook of a parse (a call per event, so it makes few calls of its own).
+
+        It reads flat input and upgrades a legacy payload (both rare: a parse pays for two truth tests), writes the
+        derived fields straight into the instance dict (the model is frozen), and gives the event and its payload
+        their class's shared fields set. That set is a third of a parsed event's memory, and nothing in ohtui uses
+        ``exclude_unset`` (the shared set names every field: ``model_dump(exclude_unset=True)`` equals
+        ``model_dump()`` for events).
+        """
+        values = self.__dict__
+        key = self.payload_key
+        payload = values.get(key)
+        if payload is not None:
+            if self.__pydantic_extra__ and key not in self.__pydantic_fields_set__:
+                values[key] = payload = self._payload_from_unknown_keys()
+            elif payload.__pydantic_extra__ and payload.has_legacy_keys():
+                values[key] = payload = payload.upgraded()
+            _set_fields_set(payload, payload.shared_fields_set)
+        values["message"] = self.derive_message()
+        if self.derives_success:
+            values["success"] = self.derive_success()
+        _set_fields_set(self, self.shared_fields_set)
         return self
+
+    def _payload_from_unknown_keys(self) -> Payload:
+        """Input without its payload key is flat, as in :meth:`from_keywords`: its unknown top-level keys (kept as
+        the event's extra fields by validation) are the payload's."""
+        flat = dict(self.__pydantic_extra__ or {})
+        _set_extra(self, {})
+        payload_class = self.payload_class()
+        return payload_class.model_validate(payload_class.upgrade(flat))
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copied = super().model_copy(update=update, deep=deep)
-        _share_fields_set(copied)
+        # pydantic gave the copy (and a deep copy's payload) sets of their own: share them again.
+        _set_fields_set(copied, copied.shared_fields_set)
+        payload = copied.__dict__.get(copied.payload_key)
+        if isinstance(payload, WireModel):
+            _set_fields_set(payload, payload.shared_fields_set)
         return copied
-
-
-_SHARED_FIELDS_SETS: dict[type[BaseModel], set[str]] = {}
-
-
-def _share_fields_set(event: BaseModel) -> None:
-    """Give an event (and its args/extras) one shared ``__pydantic_fields_set__`` per class instead of its own.
-
-    That set is a third of a parsed event's memory, and nothing in ohtui uses ``exclude_unset``; the shared set
-    names every field, so ``model_dump(exclude_unset=True)`` equals ``model_dump()`` for events. Never mutated.
-    """
-    for model in (event, event.__dict__.get("args"), event.__dict__.get("extras")):
-        if isinstance(model, BaseModel):
-            cls = type(model)
-            shared = _SHARED_FIELDS_SETS.get(cls)
-            if shared is None:
-                shared = _SHARED_FIELDS_SETS.setdefault(cls, set(cls.model_fields))
-            object.__setattr__(model, "__pydantic_fields_set__", shared)
 
 
 def _nest(data: dict[str, Any], top_fields: Mapping[str, object], key: str) -> dict[str, Any]:
@@ -116,14 +236,11 @@ class Action(Event):
     timeout: float | None = Field(default=None, exclude_if=_is_none)
 
     args_class: ClassVar[type[Args]] = Args
+    payload_key: ClassVar[str] = "args"
 
-    @model_validator(mode="before")
     @classmethod
-    def _flat_args(cls, data: Any) -> Any:
-        """Allow ``CmdRunAction(command="ls")``: keys that are not top-level fields go into ``args``."""
-        if type(data) is dict and "args" not in data:
-            return _nest(data, cls.model_fields, "args")
-        return data
+    def payload_class(cls) -> type[Payload]:
+        return cls.args_class
 
     @property
     def kind(self) -> str:
@@ -138,14 +255,11 @@ class Observation(Event):
     extras: Extras = Field(default_factory=Extras)
 
     extras_class: ClassVar[type[Extras]] = Extras
+    payload_key: ClassVar[str] = "extras"
 
-    @model_validator(mode="before")
     @classmethod
-    def _flat_extras(cls, data: Any) -> Any:
-        """Allow ``ErrorObservation(content="x", error_id="E")``: non-top-level keys go into ``extras``."""
-        if type(data) is dict and "extras" not in data:
-            return _nest(data, cls.model_fields, "extras")
-        return data
+    def payload_class(cls) -> type[Payload]:
+        return cls.extras_class
 
     @property
     def kind(self) -> str:

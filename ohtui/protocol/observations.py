@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from ohtui.protocol.base import Extras, Observation, WireModel
+from ohtui.protocol.base import Extras, Observation, StrEnumField, WireModel
 from ohtui.protocol.enums import AgentState, FileEditSource, FileReadSource, RecallType
 
 JsonDict = dict[str, Any]
@@ -38,15 +38,12 @@ class CmdOutputExtras(Extras):
     metadata: CmdOutputMetadata = Field(default_factory=CmdOutputMetadata)
     hidden: bool = False
 
-    @model_validator(mode="before")
+    legacy_keys: ClassVar[frozenset[str]] = frozenset({"exit_code", "command_id", "formatted_output_and_error"})
+
     @classmethod
-    def _legacy(cls, data: Any) -> Any:
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
         """Old events carry ``exit_code``/``command_id`` beside ``metadata`` (§2.2)."""
-        if not isinstance(data, dict) or not data.keys() & {
-            "exit_code",
-            "command_id",
-            "formatted_output_and_error",
-        }:
+        if cls.legacy_keys.isdisjoint(data):
             return data
         data = dict(data)
         data.pop("formatted_output_and_error", None)
@@ -64,14 +61,7 @@ class _SuccessObservation(Observation):
     """Run observations end with a derived ``success`` key (§2.1)."""
 
     success: bool = False
-
-    def derive_success(self) -> bool:
-        return True
-
-    @model_validator(mode="after")
-    def _derive_success(self) -> _SuccessObservation:
-        self.__dict__["success"] = self.derive_success()
-        return self
+    derives_success: ClassVar[bool] = True
 
 
 class CmdOutputObservation(_SuccessObservation):
@@ -106,7 +96,7 @@ class IPythonRunCellObservation(_SuccessObservation):
 
 class FileReadExtras(Extras):
     path: str
-    impl_source: Annotated[FileReadSource, Field(strict=False)] = FileReadSource.DEFAULT
+    impl_source: StrEnumField[FileReadSource] = FileReadSource.DEFAULT
 
 
 class FileReadObservation(Observation):
@@ -136,7 +126,7 @@ class FileEditExtras(Extras):
     prev_exist: bool = False
     old_content: str | None = None
     new_content: str | None = None
-    impl_source: Annotated[FileEditSource, Field(strict=False)] = FileEditSource.LLM_BASED_EDIT
+    impl_source: StrEnumField[FileEditSource] = FileEditSource.LLM_BASED_EDIT
     diff: str | None = None
     # Upstream's private dataclass field leaks into extras as ``_diff_cache`` (§2.5); keep it for parity.
     diff_cache: str | None = Field(default=None, alias="_diff_cache")
@@ -186,7 +176,7 @@ class AgentThinkObservation(Observation):
 
 
 class AgentStateChangedExtras(Extras):
-    agent_state: Annotated[AgentState, Field(strict=False)]
+    agent_state: StrEnumField[AgentState]
     reason: str = ""
 
 
@@ -210,7 +200,7 @@ class MicroagentKnowledge(WireModel):
 
 
 class RecallExtras(Extras):
-    recall_type: Annotated[RecallType, Field(strict=False)]
+    recall_type: StrEnumField[RecallType]
     repo_name: str = ""
     repo_directory: str = ""
     repo_branch: str = ""

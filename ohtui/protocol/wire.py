@@ -1,7 +1,10 @@
 """Event (de)serialization in upstream's exact wire form (§2.1, §2.2), and frame classification (§1.4).
 
-Known types are validated by one pydantic-core tagged union; the tag is ``a:<action>`` or ``o:<observation>``.
-A type that is not in the union becomes an :class:`OpaqueEvent` (§9.4). Every failure is a :class:`ProtocolError`.
+A dict of a known type is validated by its class's own validator, JSON text by a natively discriminated union:
+either is one call into pydantic-core, with one Python hook per event (``Event._derive``). Anything they reject
+takes the general path: one tagged union whose tag is ``a:<action>`` or ``o:<observation>``, which reads flat and
+legacy input or explains the failure. A type that is not in the union becomes an :class:`OpaqueEvent` (§9.4).
+Every failure is a :class:`ProtocolError`.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(
 )
 
 
-# The fast path: a union of two tagged unions with native string discriminators, resolved inside pydantic-core
+# The JSON fast path: a union of two tagged unions with native string discriminators, resolved inside pydantic-core
 # (the callable discriminator above makes it build Python objects first). Its errors mix both branches, so any
 # failure is re-validated by the precise adapter, which explains it (or finds an unknown, opaque type).
 _FAST_TYPE: Any = Annotated[
@@ -83,7 +86,8 @@ _FAST_TYPE: Any = Annotated[
     ],
     Field(union_mode="left_to_right"),
 ]
-_FAST_ADAPTER: TypeAdapter[Event] = TypeAdapter(_FAST_TYPE)
+# The validator itself, not ``TypeAdapter.validate_json``: no Python wrapper (and its keyword arguments) per call.
+_validate_json = TypeAdapter(_FAST_TYPE).validator.validate_json
 
 
 def _describe(error: ValidationError, data: Any) -> str:
@@ -112,11 +116,40 @@ def _describe(error: ValidationError, data: Any) -> str:
     return f"{what}{field}: {first['msg']}, got {shown}{extra}"
 
 
+def _known_class(data: dict[str, Any]) -> type[Event] | None:
+    """The class of a known ``action``/``observation`` type (the same choice as the tag of the precise adapter)."""
+    action = data.get("action")
+    if action is not None:
+        return ACTION_TYPES.get(action) if isinstance(action, str) else None
+    observation = data.get("observation")
+    return OBSERVATION_TYPES.get(observation) if isinstance(observation, str) else None
+
+
 def event_from_dict(data: Any) -> Event:
-    """Parse one event dict (current or legacy form, §2.2). Raises :class:`ProtocolError` on anything else."""
+    """Parse one event dict (current or legacy form, §2.2). Raises :class:`ProtocolError` on anything else.
+
+    The common case, a current event of a known type, is one call into pydantic-core (the class's validator, picked
+    here: no discriminator in between); anything else (invalid, unknown types) takes the general path.
+    """
+    cls = _known_class(data) if isinstance(data, dict) else None
+    if cls is not None:
+        try:
+            return cls.__pydantic_validator__.validate_python(data)
+        except (ValueError, TypeError, RecursionError):
+            pass  # a ValidationError (or worse): the general path reads input that validation alone cannot (flat,
+            # legacy) or explains the problem
+    return _event_from_dict_general(data)
+
+
+def _event_from_dict_general(data: Any) -> Event:
+    """Unknown types become opaque (§9.4), legacy shapes are upgraded (§2.2), failures become a ProtocolError."""
     try:
-        if isinstance(data, dict) and _is_unknown_type(data):
-            return _opaque(data)
+        if isinstance(data, dict):
+            if _is_unknown_type(data):
+                return _opaque(data)
+            cls = _known_class(data)
+            if cls is not None:
+                data = cls.from_keywords(data)  # flat or legacy input, read as from Python
         return _EVENT_ADAPTER.validate_python(data)
     except ValidationError as error:
         raise ProtocolError(_describe(error, data)) from None
@@ -127,29 +160,31 @@ def event_from_dict(data: Any) -> Event:
 def event_from_json(text: str | bytes) -> Event:
     """Parse one event from JSON text; the fast path (pydantic-core parses and validates in one pass)."""
     try:
-        return _FAST_ADAPTER.validate_json(text)
+        return _validate_json(text)
     except ValidationError:
         pass
-    # Invalid, legacy-but-odd or unknown (opaque) input: the general path explains or accepts it.
+    # Anything else (invalid, flat or legacy input validation alone cannot read, unknown types): the general path.
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as error:
         raise ProtocolError(f"invalid JSON: {error}") from None
-    return event_from_dict(data)
+    return _event_from_dict_general(data)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The upstream dict: keys in §2.1 order, unset top-level values left out, enums as plain values."""
     try:
-        return event.model_dump(mode="json")
+        # What ``model_dump(mode="json")`` calls, without its Python wrapper (a dozen keyword arguments per call).
+        data: dict[str, Any] = event.__pydantic_serializer__.to_python(event, mode="json")
     except PydanticSerializationError as error:
         raise ProtocolError(f"cannot serialize {type(event).__name__}: {error}") from None
+    return data
 
 
 def event_to_json(event: Event) -> str:
     """Compact JSON text of :func:`event_to_dict`, serialized by pydantic-core."""
     try:
-        return event.model_dump_json()
+        return event.__pydantic_serializer__.to_json(event).decode()
     except PydanticSerializationError as error:
         raise ProtocolError(f"cannot serialize {type(event).__name__}: {error}") from None
 
