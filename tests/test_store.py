@@ -504,7 +504,11 @@ def test_schema_version_and_application_id(db: Database) -> None:
     assert raw(db.path, "PRAGMA journal_mode") == "wal"
     db.events("c").append_many([run(0), run(1)])
     # One integer key per event, (conversation << 40 | id): a conversation is one contiguous range.
-    assert raw(db.path, "SELECT group_concat(key - (conversation << 40) - id) FROM events") == "0,0"
+    pk = raw(db.path, "SELECT pk FROM conversations WHERE conversation_id = 'c'")
+    assert raw(db.path, f"SELECT group_concat(key - ({pk} << 40)) FROM events") == "0,1"
+    with contextlib.closing(sqlite3.connect(db.path)) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(events)")]
+    assert columns == ["key", "kind", "is_action", "source", "timestamp", "hidden", "json"]  # no unread copies
     assert raw(db.path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'") == 0
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ohtui.protocol import CmdRunAction, MessageAction
-from ohtui.store import Database, StoreError, schema
+from ohtui.protocol import CmdRunAction, MessageAction, event_to_json
+from ohtui.store import Database, EventFilter, StoreError, schema
 
 CHILD = Path(__file__).with_name("store_child.py")
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork semantics")
@@ -163,26 +163,60 @@ def test_an_empty_file_becomes_a_database(tmp_path: Path) -> None:
 
 
 def test_migrations_run_in_order_from_the_stored_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A v1 file opened by code that knows a v2 step gets exactly that step, once."""
+    """A file at the current version opened by code that knows one more step gets exactly that step, once."""
     path = tmp_path / "ohtui.db"
     with Database(path) as db:
         db.events("c").append(CmdRunAction(command="ls"))
+    current = schema.SCHEMA_VERSION
     calls: list[int] = []
 
-    def to_v2(conn: sqlite3.Connection) -> None:
+    def next_step(conn: sqlite3.Connection) -> None:
         calls.append(conn.execute("PRAGMA user_version").fetchone()[0])
         conn.execute("ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")
 
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, to_v2])
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, next_step])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
     with Database(path) as db:
         assert db.events("c").count() == 1
     with Database(path):
         pass
-    assert calls == [1]
+    assert calls == [current]
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
         assert "pinned" in [row[1] for row in conn.execute("PRAGMA table_info(conversations)")]
+
+
+def test_a_version_1_file_is_migrated_with_every_event_intact(tmp_path: Path) -> None:
+    """Version 1 had three more columns in events (conversation, id, cause); version 2 drops them, keeping rows."""
+    path = tmp_path / "ohtui.db"
+    events = [CmdRunAction(command=f"echo {n}", hidden=n == 1) for n in range(3)]
+    texts = [
+        f'{{"id":{n},"timestamp":"2025-01-01T00:00:0{n}.000000","source":"agent",' + event_to_json(event)[1:]
+        for n, event in enumerate(events)
+    ]
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        schema.MIGRATIONS[0](conn)
+        conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO conversations (pk, conversation_id, created_at, updated_at) VALUES (1, 'c', ?, ?)",
+            ("2025-01-01T00:00:00+00:00", "2025-01-01T00:00:00+00:00"),
+        )
+        conn.executemany(
+            "INSERT INTO events VALUES (?, 1, ?, 'run', 1, 'agent', ?, ?, NULL, ?)",
+            [((1 << 40) + n, n, f"2025-01-01T00:00:0{n}.000000", int(n == 1), text) for n, text in enumerate(texts)],
+        )
+    with Database(path) as db:
+        store = db.events("c")
+        assert [row.json for row in store.search_raw()] == texts
+        assert [event.id for event in store.search(filter=EventFilter(exclude_hidden=True))] == [0, 2]
+        assert store.append(CmdRunAction(command="after")).id == 3
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+        assert [row[1] for row in conn.execute("PRAGMA table_info(events)")] == [
+            "key", "kind", "is_action", "source", "timestamp", "hidden", "json"
+        ]  # fmt: skip
+        assert integrity(path) == "ok"
 
 
 def test_an_unwritable_location_is_a_store_error(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 from ohtui.protocol import Event, event_to_json
 from ohtui.store.connection import Connections
 from ohtui.store.errors import StoreError
-from ohtui.store.events import INSERT_SQL, event_row, key_range, utc_now
+from ohtui.store.events import key_range, utc_now
+from ohtui.store.rows import event_row, insert_rows
 from ohtui.store.schema import ID_BITS, MAX_CONVERSATION_PK, MAX_EVENT_ID
 
 
@@ -106,7 +107,7 @@ class ConversationStore:
                     pk = cursor.lastrowid
                     if pk is None or pk > MAX_CONVERSATION_PK:
                         raise StoreError(f"database {conns.path} has run out of conversation keys")
-                    conn.executemany(INSERT_SQL, (event_row(pk, event, event_to_json(event)) for event in batch))
+                    insert_rows(conn, [event_row(pk, event, event_to_json(event)) for event in batch])
             except sqlite3.Error as error:
                 raise conns.error(error) from None
             self._on_change(conversation_id)

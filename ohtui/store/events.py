@@ -15,27 +15,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from ohtui.protocol import Action, Event, EventSource, OpaqueEvent, ProtocolError, event_from_json, event_to_json
-from ohtui.protocol import wire_timestamp as _wire_timestamp
+from ohtui.protocol import Event, EventSource, ProtocolError, event_from_json, event_to_json
+from ohtui.store.clock import wire_clock
 from ohtui.store.connection import Connections
 from ohtui.store.errors import EventNotFoundError, StoreError
 from ohtui.store.filters import EventFilter, sql_conditions
+from ohtui.store.rows import INSERT_SQL, Row, insert_rows, key, row_of, source_text, stamped_rows
 from ohtui.store.schema import ID_BITS, MAX_CONVERSATION_PK, MAX_EVENT_ID
 from ohtui.store.secrets import SecretMasker
 from ohtui.store.subscribers import Callback, Subscribers
 
-INSERT_SQL = (
-    "INSERT INTO events (key, conversation, id, kind, is_action, source, timestamp, hidden, cause, json)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-INSERT_OR_IGNORE_SQL = INSERT_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 _BUMP_SQL = "UPDATE conversations SET updated_at = ? WHERE pk = ?"
 # An append marks its conversation as updated at most this often, so a busy stream costs one extra UPDATE a second.
 _BUMP_INTERVAL = 1.0
 _FIRST_CHUNK = 64
 _MAX_CHUNK = 1024
-
-Row = tuple[int, int, int, str, int, str | None, str | None, int, int | None, str]
+# insert_many looks for the batch's ids already stored with one range read when the ids are about contiguous (a
+# replay), else with lookups of the ids themselves, this many to a query.
+_SPAN_SLACK = 1024
+_LOOKUP_CHUNK = 500
 
 
 class StoredRow(NamedTuple):
@@ -56,71 +54,12 @@ class InsertResult:
     gap_from: int | None = None
 
 
+_DUPLICATE = InsertResult(inserted=False, duplicate=True)
+_INSERTED = InsertResult(inserted=True, duplicate=False)
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-_SOURCE_TEXT: dict[EventSource | None, str | None] = {source: source.value for source in EventSource}
-_SOURCE_TEXT[None] = None
-_STAMPED = frozenset({"id", "timestamp", "source"})
-
-
-def event_row(pk: int, event: Event, text: str) -> Row:
-    """The events-table row of a stored event: its JSON plus the copies of fields that filters look at."""
-    if isinstance(event, Action):
-        is_action = 1
-    elif isinstance(event, OpaqueEvent):
-        is_action = 1 if event.is_action else 0
-    else:
-        is_action = 0
-    event_id = event.id
-    if event_id is None or not 0 <= event_id <= MAX_EVENT_ID:
-        raise ValueError(f"event id must be between 0 and {MAX_EVENT_ID}, got {event_id!r}")
-    return (
-        key(pk, event_id),
-        pk,
-        event_id,
-        event.kind,
-        is_action,
-        _SOURCE_TEXT[event.source],
-        event.timestamp,
-        1 if is_hidden(event) else 0,
-        event.cause,
-        text,
-    )
-
-
-def is_hidden(event: Event) -> bool:
-    """``event.hidden``, read from the instance dicts: the property's ``getattr`` of a missing attribute goes through
-    pydantic's ``__getattr__`` and an exception, which costs more than the rest of an append."""
-    if event.__pydantic_extra__:
-        return event.hidden  # an extra "args"/"extras" key would change what the property finds
-    values = event.__dict__
-    inner = values.get("args")
-    if inner is None:
-        inner = values.get("extras")
-    if inner is None:
-        return False
-    if "hidden" in inner.__dict__:
-        return bool(inner.__dict__["hidden"])
-    extra = inner.__pydantic_extra__
-    return bool(extra.get("hidden", False)) if extra else False
-
-
-def stamped(event: Event, event_id: int, timestamp: str, source: EventSource | None) -> Event:
-    """``event`` with the fields a store assigns. What ``model_copy(update=...)`` does (a shallow copy with some
-    ``__dict__`` entries replaced, no validation), without its generic overhead: this is on every append's path."""
-    values = event.__dict__.copy()
-    values["id"] = event_id
-    values["timestamp"] = timestamp
-    if source is not None:
-        values["source"] = source
-    copy = object.__new__(type(event))
-    object.__setattr__(copy, "__dict__", values)
-    object.__setattr__(copy, "__pydantic_fields_set__", event.__pydantic_fields_set__ | _STAMPED)
-    object.__setattr__(copy, "__pydantic_extra__", event.__pydantic_extra__)
-    object.__setattr__(copy, "__pydantic_private__", event.__pydantic_private__)
-    return copy
 
 
 def _already_has_id(event: Event) -> ValueError:
@@ -138,7 +77,7 @@ def _as_source(source: EventSource | str | None) -> EventSource | None:
 class EventStore:
     """One conversation's events. Thread-safe; every call is short enough to make directly on an asyncio loop."""
 
-    def __init__(self, conns: Connections, conversation_id: str, *, clock: Callable[[], str] = _wire_timestamp) -> None:
+    def __init__(self, conns: Connections, conversation_id: str, *, clock: Callable[[], str] = wire_clock) -> None:
         self._conns = conns
         self._clock = clock
         self.conversation_id = conversation_id
@@ -202,14 +141,10 @@ class EventStore:
         self, pk: int, batch: Sequence[Event], first: int, source: EventSource | None
     ) -> tuple[list[Event], list[Row]]:
         """The batch stamped with ids ``first, first + 1, …`` and one timestamp (it is stored at once), as rows."""
-        timestamp = self._clock()
-        stored: list[Event] = []
-        rows: list[Row] = []
-        for offset, event in enumerate(batch):
-            done, row = self._prepare(pk, stamped(event, first + offset, timestamp, source))
-            stored.append(done)
-            rows.append(row)
-        return stored, rows
+        if first + len(batch) - 1 > MAX_EVENT_ID:
+            raise ValueError(f"event id must be between 0 and {MAX_EVENT_ID}, got {first + len(batch) - 1}")
+        mask = self._secrets.mask if self._secrets else None
+        return stamped_rows(batch, key(pk, first), first, self._clock(), source, mask)
 
     def _write(self, conn: sqlite3.Connection, pk: int, rows: list[Row]) -> None:
         now = time.monotonic()
@@ -220,16 +155,10 @@ class EventStore:
             self._write_in_transaction(conn, pk, rows, now)
 
     def _write_in_transaction(self, conn: sqlite3.Connection, pk: int, rows: list[Row], now: float) -> None:
-        conn.executemany(INSERT_SQL, rows)
+        insert_rows(conn, rows)
         if now - self._bumped_at >= _BUMP_INTERVAL:
             conn.execute(_BUMP_SQL, (utc_now(), pk))
             self._bumped_at = now
-
-    def _prepare(self, pk: int, event: Event) -> tuple[Event, Row]:
-        text = event_to_json(event)
-        if self._secrets:
-            event, text = self._secrets.mask(event, text)
-        return event, event_row(pk, event, text)
 
     def insert(self, event: Event) -> InsertResult:
         """Mirror an event that already has its id (from the server). A duplicate id is ignored; an id past the
@@ -239,35 +168,33 @@ class EventStore:
     def insert_many(self, events: Iterable[Event]) -> list[InsertResult]:
         """``insert`` for a batch (a replay), in one transaction. Subscribers get the new events in batch order."""
         batch = list(events)
+        ids: list[int] = []
         for event in batch:
-            if event.id is None:
+            event_id = event.id
+            if event_id is None:
                 raise ValueError("insert needs an event with an id (the server's); append assigns new ids")
-            if event.id < 0:
-                raise ValueError(f"event id must be >= 0, got {event.id}")
+            if event_id < 0:
+                raise ValueError(f"event id must be >= 0, got {event_id}")
+            if event_id > MAX_EVENT_ID:
+                raise ValueError(f"event id must be between 0 and {MAX_EVENT_ID}, got {event_id}")
+            ids.append(event_id)
         if not batch:
             return []
         conns = self._conns
         with conns.lock:
             conn = conns.writer()
-            results: list[InsertResult] = []
-            inserted: list[Event] = []
             try:
                 pk = self._pk if self._pk is not None else self._create_pk(conn)
                 expected = self._next_id if self._next_id is not None else self._load_next_id(conn, pk)
-                prepared = [self._prepare(pk, event) for event in batch]
                 now = time.monotonic()
-                bump = now - self._bumped_at >= _BUMP_INTERVAL
                 with conns.transaction():
+                    # Under the write lock: what the query finds stored stays all that is stored until the commit.
+                    present = self._stored_keys(conn, pk, ids)
+                    results, inserted, rows, expected = self._mirror(pk, batch, ids, present, expected)
+                    insert_rows(conn, rows)
+                    bump = bool(rows) and now - self._bumped_at >= _BUMP_INTERVAL
                     if bump:
                         conn.execute(_BUMP_SQL, (utc_now(), pk))
-                    for stored, row in prepared:
-                        event_id = row[2]
-                        if conn.execute(INSERT_OR_IGNORE_SQL, row).rowcount != 1:
-                            results.append(InsertResult(inserted=False, duplicate=True))
-                            continue
-                        results.append(InsertResult(True, False, expected if event_id > expected else None))
-                        expected = max(expected, event_id + 1)
-                        inserted.append(stored)
             except sqlite3.Error as error:
                 raise conns.error(error) from None
             self._next_id = expected
@@ -276,6 +203,49 @@ class EventStore:
             deliver = self._subscribers.enqueue(inserted)
         Subscribers.drain(deliver)
         return results
+
+    def _stored_keys(self, conn: sqlite3.Connection, pk: int, ids: list[int]) -> set[int]:
+        """The keys of the ids that are stored already: one range read when the ids are about contiguous (a replay,
+        whose range holds at most a little more than the batch), else lookups of the ids themselves."""
+        base = pk << ID_BITS
+        low, high = min(ids), max(ids)
+        if high - low < len(ids) + _SPAN_SLACK:
+            found = conn.execute(_KEYS_SQL, (base + low, base + high)).fetchall()
+        else:
+            found = []
+            for start in range(0, len(ids), _LOOKUP_CHUNK):
+                part = [base + event_id for event_id in ids[start : start + _LOOKUP_CHUNK]]
+                sql = f"SELECT key FROM events WHERE key IN ({', '.join('?' * len(part))})"
+                found += conn.execute(sql, part).fetchall()
+        return {row[0] for row in found}
+
+    def _mirror(
+        self, pk: int, batch: list[Event], ids: list[int], present: set[int], expected: int
+    ) -> tuple[list[InsertResult], list[Event], list[Row], int]:
+        """What ``insert_many`` stores: per event its result, the new events (masked), their rows, and the id
+        expected next afterwards. Duplicates (stored already, or twice in the batch) cost a set lookup."""
+        base = pk << ID_BITS
+        mask = self._secrets.mask if self._secrets else None
+        results: list[InsertResult] = []
+        inserted: list[Event] = []
+        rows: list[Row] = []
+        for event, event_id in zip(batch, ids, strict=True):
+            row_key = base + event_id
+            if row_key in present:
+                results.append(_DUPLICATE)
+                continue
+            present.add(row_key)
+            text = event_to_json(event)
+            if mask is not None:
+                event, text = mask(event, text)
+            rows.append(row_of(row_key, event, source_text(event.source), event.timestamp, text))
+            inserted.append(event)
+            if event_id > expected:
+                results.append(InsertResult(inserted=True, duplicate=False, gap_from=expected))
+            else:
+                results.append(_INSERTED)
+            expected = max(expected, event_id + 1)
+        return results, inserted, rows, expected
 
     def _create_pk(self, conn: sqlite3.Connection) -> int:
         """The conversation's key, creating its row on first write (appending is how a server starts one)."""
@@ -458,11 +428,6 @@ class EventStore:
         self._secrets.add(*secrets)
 
 
-def key(pk: int, event_id: int) -> int:
-    """The events-table key of (conversation, id): one integer, so a conversation is one key range."""
-    return (pk << ID_BITS) | event_id
-
-
 def key_range(pk: int, start_id: int = 0, end_id: int = MAX_EVENT_ID) -> tuple[int, int]:
     """Inclusive key bounds of ids ``start_id..end_id`` of a conversation (clamped to the ids that can exist)."""
     base = pk << ID_BITS
@@ -470,6 +435,7 @@ def key_range(pk: int, start_id: int = 0, end_id: int = MAX_EVENT_ID) -> tuple[i
 
 
 _GET_SQL = "SELECT json FROM events WHERE key = ?"
+_KEYS_SQL = "SELECT key FROM events WHERE key BETWEEN ? AND ?"
 _HAS_SQL = "SELECT 1 FROM events WHERE key = ?"
 _MAX_SQL = "SELECT max(key) FROM events WHERE key BETWEEN ? AND ?"
 _RAW_SQL = "SELECT key, kind, is_action, json FROM events WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?"

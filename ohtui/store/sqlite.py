@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ohtui import config
-from ohtui.protocol import wire_timestamp
+from ohtui.store.clock import wire_clock
 from ohtui.store.connection import Connections
 from ohtui.store.conversations import ConversationStore
 from ohtui.store.events import EventStore
@@ -39,7 +39,7 @@ class Database:
         path: str | os.PathLike[str] | None = None,
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-        clock: Callable[[], str] = wire_timestamp,
+        clock: Callable[[], str] = wire_clock,
     ):
         """``clock`` gives the timestamp of appended events (upstream's naive ISO form); tests inject a fixed one."""
         self.path = Path(path) if path is not None else config.data_dir() / DATABASE_NAME
