@@ -189,3 +189,38 @@ async def test_refused_action_outcome_carries_the_server_message(tmp_path: Path)
 
 def _port(server: OhtuiServer) -> int:
     return int(server.url.rsplit(":", 1)[1])
+
+
+async def test_history_arrives_as_lines_and_is_mirrored_byte_for_byte(tmp_path: Path) -> None:
+    """ohtui's client asks for batches as lines of JSON: each event is parsed from its text and stored as that text,
+    so the mirror holds exactly what the server stored (several ~256 KB batches here)."""
+    from ohtui.protocol import event_from_dict
+    from tests.samples import load_samples
+
+    samples = [event_from_dict({k: v for k, v in raw.items() if k != "id"}) for _, raw in load_samples()]
+    with Database(tmp_path / "server" / "ohtui.db") as seed:
+        seed.events("c").append_many(samples * 30)
+    async with running_server(tmp_path) as server, client_for(server.url, tmp_path, server.key) as (conn, store, log):
+        await log.wait_for(ConnectionState.CONNECTED)
+        await wait_settled(server, "c", store)
+        served = [(row.id, row.json) for row in server.db.events("c").search_raw()]
+        mirrored = [(row.id, row.json) for row in store.search_raw()]
+    assert len(served) >= len(samples) * 30
+    assert mirrored == served
+    assert conn.malformed_frames == 0
+
+
+async def test_a_malformed_line_in_a_batch_is_counted_and_the_rest_is_kept(tmp_path: Path) -> None:
+    with Database(tmp_path / "mirror.db") as db:
+        store = db.events("c")
+        connection = Connection("http://127.0.0.1:9", "c", store)
+        good = '{"id":4,"timestamp":"2026-01-01T00:00:00.000000","source":"agent","message":"hi","action":"message","args":{"content":"hi","file_urls":[],"image_urls":[],"wait_for_response":false,"security_risk":-1},"timeout":null}'  # noqa: E501
+        events: list[Any] = []
+        texts: list[str | None] = []
+        wrong_type = '{"id": 3, "action": "message", "args": {"content": 5}}'
+        for line in [wrong_type, "not json", good, '{"action":"message"}']:
+            connection._classify_line(line, events, texts)
+        assert connection.malformed_frames == 3  # wrong type, not JSON, no id
+        assert [event.id for event in events] == [4] and texts == [good]
+        connection._store(events, texts)
+        assert store.get(4).message == "hi" and [row.json for row in store.search_raw()] == [good]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,30 @@ class TestReplay:
             stored = [event_to_dict(event) for event in server.db.events("seeded").search()]
         assert received == stored  # Null*, Recall and every agent_state_changed included, in id order
         assert client.drain() == []  # nothing of the history came per event
+
+    async def test_batched_replay_as_lines_sends_the_stored_text(self, tmp_path: Path) -> None:
+        _seed(tmp_path / "server" / "ohtui.db", "seeded")
+        batches: asyncio.Queue[Any] = asyncio.Queue()
+        client = V0Client()
+        client.sio.on("oh_events", batches.put_nowait)
+        async with running_server(tmp_path) as server:
+            await client.connect(
+                server.url,
+                conversation_id="seeded",
+                session_api_key=server.key,
+                ohtui_batch=1,
+                ohtui_batch_format="lines",
+            )
+            try:
+                lines: list[str] = []
+                while not lines or json.loads(lines[-1])["id"] < 11:
+                    batch = await asyncio.wait_for(batches.get(), 10)
+                    assert isinstance(batch, str)
+                    lines += batch.split("\n")
+            finally:
+                await client.close()
+            stored = [row.json for row in server.db.events("seeded").search_raw()]
+        assert lines == stored
 
 
 class TestLiveFlow:

@@ -30,6 +30,7 @@ from ohtui.protocol import (
     Event,
     ProtocolError,
     StatusUpdate,
+    event_from_json,
     parse_frame,
 )
 from ohtui.store import EventStore, StoreError
@@ -229,6 +230,7 @@ class Connection:
             params["session_api_key"] = self.key
         if self.batch:
             params["ohtui_batch"] = 1
+            params["ohtui_batch_format"] = "lines"  # servers that do not know it send lists of dicts instead
         return urlencode(params)
 
     async def _connect_once(self) -> str | None:
@@ -324,21 +326,41 @@ class Connection:
                 batch.append(frame)
                 size += _frame_size(frame[1])
             events: list[Event] = []
+            texts: list[str | None] = []  # the JSON each event was parsed from, where the server sent text
             for generation, item in batch:
                 if generation != self._generation:
                     continue  # from a client already dropped; its events come again with the next replay
                 if item is _REPLAY_DONE:
-                    self._store(events)
-                    events = []
+                    self._store(events, texts)
+                    events, texts = [], []
                     self._repair_wanted.set()
                 elif isinstance(item, tuple) and item[0] == "batch":
+                    if isinstance(item[1], str):
+                        for line in item[1].split("\n"):
+                            self._classify_line(line, events, texts)
+                        continue
                     for payload in item[1] if isinstance(item[1], list) else [item[1]]:
-                        self._classify(payload, events)
+                        self._classify(payload, events, texts)
                 else:
-                    self._classify(item, events)
-            self._store(events)
+                    self._classify(item, events, texts)
+            self._store(events, texts)
 
-    def _classify(self, payload: Any, events: list[Event]) -> None:
+    def _classify_line(self, line: str, events: list[Event], texts: list[str | None]) -> None:
+        """One event of an ``oh_events`` batch sent as lines of JSON: parsed from its text, stored as that text."""
+        try:
+            event = event_from_json(line)
+        except ProtocolError as error:
+            self.malformed_frames += 1
+            log.warning("ignored a malformed event in a batch from %s: %s", self.url, error)
+            return
+        if event.id is None or event.id < 0:
+            self.malformed_frames += 1
+            log.warning("ignored a batched event without a valid id (%r) from %s", event.id, self.url)
+            return
+        events.append(event)
+        texts.append(line)
+
+    def _classify(self, payload: Any, events: list[Event], texts: list[str | None]) -> None:
         """Events with an id are collected for the store; everything else is handed to its listener now."""
         try:
             frame = parse_frame(payload)
@@ -360,12 +382,13 @@ class Connection:
             log.warning("ignored an event with the invalid id %d from %s", frame.id, self.url)
         else:
             events.append(frame)
+            texts.append(None)
 
-    def _store(self, events: list[Event]) -> None:
+    def _store(self, events: list[Event], texts: list[str | None]) -> None:
         if not events:
             return
         try:
-            results = self.store.insert_many(events)
+            results = self.store.insert_many(events, texts)
         except (StoreError, ValueError) as error:
             # Nothing of the batch is stored; the holes it leaves are fetched again by gap repair.
             log.error("could not store %d events from %s: %s", len(events), self.url, error)
@@ -473,8 +496,11 @@ class Connection:
 
 def _frame_size(item: Any) -> int:
     """How many events a queued frame holds (an ``oh_events`` batch holds many)."""
-    if isinstance(item, tuple) and item[0] == "batch" and isinstance(item[1], list):
-        return len(item[1])
+    if isinstance(item, tuple) and item[0] == "batch":
+        if isinstance(item[1], list):
+            return len(item[1])
+        if isinstance(item[1], str):
+            return item[1].count("\n") + 1
     return 1
 
 

@@ -33,6 +33,7 @@ class ReplaySender:
         sid: str,
         *,
         batched: bool,
+        as_lines: bool = False,
         stall_timeout: float,
         batch_bytes: int = BATCH_BYTES,
         chunk_bytes: int = CHUNK_BYTES,
@@ -40,6 +41,7 @@ class ReplaySender:
         self._sio = sio
         self._sid = sid
         self._batched = batched
+        self._as_lines = as_lines
         self._stall_timeout = stall_timeout
         self._batch_bytes = batch_bytes
         self._chunk_bytes = chunk_bytes
@@ -70,7 +72,12 @@ class ReplaySender:
     async def _send_batch(self) -> None:
         batch, size = self._batch, self._batch_size
         self._batch, self._batch_size = [], 0
-        await self._emit("oh_events", PreEncoded("[" + ",".join(batch) + "]"), size)
+        if self._as_lines:
+            # One string of newline-separated events (compact JSON has no raw newline): the client parses each
+            # event straight from its text and stores that text, instead of loading dicts and encoding them again.
+            await self._emit("oh_events", "\n".join(batch), size)
+        else:
+            await self._emit("oh_events", PreEncoded("[" + ",".join(batch) + "]"), size)
 
     async def _emit(self, name: str, data: Any, size: int) -> None:
         await self._sio.emit(name, data, to=self._sid)

@@ -93,6 +93,7 @@ class SocketHandlers:
             log.exception("could not start conversation %s", conversation_id)
             raise socketio.exceptions.ConnectionRefusedError("Failed to join conversation") from None
         complete = _first(query, "ohtui_batch") in ("1", "true")
+        as_lines = complete and _first(query, "ohtui_batch_format") == "lines"
         # History goes out after the handler returns, from a task of its own (a fix, §9): python-socketio runs the
         # connect handler inline in the socket's read loop, so a replay inside it would leave the client's pongs
         # unread and Engine.IO would close a connection whose replay outlasts ping interval + timeout.
@@ -103,17 +104,19 @@ class SocketHandlers:
             await self._sio.enter_room(sid, self._room(conversation_id, complete))
             return
         self._replays[sid] = asyncio.create_task(
-            self._replay_then_join(sid, conversation.events, conversation_id, latest_event_id, complete=complete),
+            self._replay_then_join(
+                sid, conversation.events, conversation_id, latest_event_id, complete=complete, as_lines=as_lines
+            ),
             name=f"ohtui-replay-{sid}",
         )
 
     async def _replay_then_join(
-        self, sid: str, events: EventStore, conversation_id: str, after_id: int, *, complete: bool
+        self, sid: str, events: EventStore, conversation_id: str, after_id: int, *, complete: bool, as_lines: bool
     ) -> None:
         try:
             if not await self._connected(sid):
                 return
-            await self._replay(sid, events, conversation_id, after_id, complete=complete)
+            await self._replay(sid, events, conversation_id, after_id, complete=complete, as_lines=as_lines)
         except ReplayStalled as error:
             log.info("disconnecting %s: %s", sid, error)
             await self._sio.disconnect(sid)
@@ -137,7 +140,7 @@ class SocketHandlers:
         return False
 
     async def _replay(
-        self, sid: str, events: EventStore, conversation_id: str, after_id: int, *, complete: bool
+        self, sid: str, events: EventStore, conversation_id: str, after_id: int, *, complete: bool, as_lines: bool
     ) -> None:
         """Replay history to this socket, then join its room with nothing lost and nothing sent twice.
 
@@ -153,7 +156,7 @@ class SocketHandlers:
             await self._refuse(sid, "Failed to join conversation")
             await self._sio.disconnect(sid)
             return
-        sender = ReplaySender(self._sio, sid, batched=complete, stall_timeout=self._stall_timeout)
+        sender = ReplaySender(self._sio, sid, batched=complete, as_lines=as_lines, stall_timeout=self._stall_timeout)
         held: str | None = None
         sent_upto = after_id
         while True:

@@ -165,9 +165,15 @@ class EventStore:
         expected next one is stored and reported as a gap (``gap_from``) so the caller can fetch what is missing."""
         return self.insert_many([event])[0]
 
-    def insert_many(self, events: Iterable[Event]) -> list[InsertResult]:
-        """``insert`` for a batch (a replay), in one transaction. Subscribers get the new events in batch order."""
+    def insert_many(self, events: Iterable[Event], texts: Sequence[str | None] | None = None) -> list[InsertResult]:
+        """``insert`` for a batch (a replay), in one transaction. Subscribers get the new events in batch order.
+
+        ``texts``, when given, holds for each event the JSON it was parsed from (None where there is none): that text
+        is stored as is instead of serializing the event again (unless secrets are registered, which rewrites it).
+        """
         batch = list(events)
+        if texts is not None and len(texts) != len(batch):
+            raise ValueError(f"{len(texts)} texts for {len(batch)} events")
         ids: list[int] = []
         for event in batch:
             event_id = event.id
@@ -190,7 +196,7 @@ class EventStore:
                 with conns.transaction():
                     # Under the write lock: what the query finds stored stays all that is stored until the commit.
                     present = self._stored_keys(conn, pk, ids)
-                    results, inserted, rows, expected = self._mirror(pk, batch, ids, present, expected)
+                    results, inserted, rows, expected = self._mirror(pk, batch, texts, ids, present, expected)
                     insert_rows(conn, rows)
                     bump = bool(rows) and now - self._bumped_at >= _BUMP_INTERVAL
                     if bump:
@@ -220,7 +226,13 @@ class EventStore:
         return {row[0] for row in found}
 
     def _mirror(
-        self, pk: int, batch: list[Event], ids: list[int], present: set[int], expected: int
+        self,
+        pk: int,
+        batch: list[Event],
+        texts: Sequence[str | None] | None,
+        ids: list[int],
+        present: set[int],
+        expected: int,
     ) -> tuple[list[InsertResult], list[Event], list[Row], int]:
         """What ``insert_many`` stores: per event its result, the new events (masked), their rows, and the id
         expected next afterwards. Duplicates (stored already, or twice in the batch) cost a set lookup."""
@@ -229,13 +241,14 @@ class EventStore:
         results: list[InsertResult] = []
         inserted: list[Event] = []
         rows: list[Row] = []
-        for event, event_id in zip(batch, ids, strict=True):
+        given = texts if texts is not None and mask is None else [None] * len(batch)
+        for event, event_id, known in zip(batch, ids, given, strict=True):
             row_key = base + event_id
             if row_key in present:
                 results.append(_DUPLICATE)
                 continue
             present.add(row_key)
-            text = event_to_json(event)
+            text = known if known is not None else event_to_json(event)
             if mask is not None:
                 event, text = mask(event, text)
             rows.append(row_of(row_key, event, source_text(event.source), event.timestamp, text))

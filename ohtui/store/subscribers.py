@@ -77,18 +77,27 @@ class _SyncSubscriber(_Subscriber):
                     if not self._pending:
                         self._draining = False
                         return
-                    event = self._pending.popleft()
-                try:
-                    result = self.callback(event)
-                    if inspect.isawaitable(result):
-                        _discard(result)
-                        logger.error("subscriber %r returned an awaitable; subscribe an async def", self.subscriber_id)
-                except Exception:
-                    self._failed(event)
+                    # Everything queued at once: one lock round per batch, not per event (a replay stores
+                    # hundreds per transaction). Events queued meanwhile wait for the next round, still in order.
+                    chunk = list(self._pending)
+                    self._pending.clear()
+                for event in chunk:
+                    if not self.active:
+                        break  # unsubscribed by a callback of this round
+                    self._call(event)
         except BaseException:
             with self._mutex:
                 self._draining = False
             raise
+
+    def _call(self, event: Event) -> None:
+        try:
+            result = self.callback(event)
+            if result is not None and inspect.isawaitable(result):
+                _discard(result)
+                logger.error("subscriber %r returned an awaitable; subscribe an async def", self.subscriber_id)
+        except Exception:
+            self._failed(event)
 
 
 def _discard(awaitable: Awaitable[Any]) -> None:
