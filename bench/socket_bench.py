@@ -176,7 +176,7 @@ def _stock_count(db_path: Path, cid: str) -> int:
 
 
 async def _replays(server: ServerProcess, cid: str, work: Path, count: int, quick: bool) -> list[Row]:
-    # The first connection starts the conversation (its controller reads the history): not part of a replay.
+    # The first connection starts the conversation (the controller reads its last state): not part of a replay.
     cold = time.perf_counter()
     total = await _count_all(server, cid, ohtui_batch=1)
     cold_s = time.perf_counter() - cold
@@ -209,7 +209,7 @@ async def _replays(server: ServerProcess, cid: str, work: Path, count: int, quic
         row("ohtui's client vs the stock per-event replay", stock_s / ours_s, "x", at_least=10.0,
             note="(a) time / (c) time"),
         row(f"first connect to the idle {label}-event conversation (starts it)", cold_s, "s",
-            note="batched client, whole history; includes the agent controller reading all of it"),
+            note="batched client, whole history; includes starting it (its controller reads the last state)"),
     ]  # fmt: skip
 
 
