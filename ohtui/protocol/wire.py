@@ -10,6 +10,8 @@ Every failure is a :class:`ProtocolError`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any, Union
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
@@ -71,9 +73,14 @@ def _opaque(data: dict[str, Any]) -> OpaqueEvent:
 
 _members = [Annotated[c, Tag(_action_tag(c))] for c in ACTION_CLASSES]
 _members += [Annotated[c, Tag(_observation_tag(c))] for c in OBSERVATION_CLASSES]
-_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(
-    Annotated[Union[tuple(_members)], Discriminator(_tag)]  # type: ignore[arg-type]  # noqa: UP007
-)
+_EVENT_TYPE: Any = Annotated[Union[tuple(_members)], Discriminator(_tag)]  # noqa: UP007
+
+
+@cache
+def _event_adapter() -> TypeAdapter[Event]:
+    """Built on first use, like the models (``defer_build``): building every event schema is most of the import
+    time, and a client that only ever sees a few event types builds only theirs."""
+    return TypeAdapter(_EVENT_TYPE)
 
 
 # The JSON fast path: a union of two tagged unions with native string discriminators, resolved inside pydantic-core
@@ -86,8 +93,12 @@ _FAST_TYPE: Any = Annotated[
     ],
     Field(union_mode="left_to_right"),
 ]
+
+
 # The validator itself, not ``TypeAdapter.validate_json``: no Python wrapper (and its keyword arguments) per call.
-_validate_json = TypeAdapter(_FAST_TYPE).validator.validate_json
+@cache
+def _fast_validate_json() -> Callable[[str | bytes], Event]:
+    return TypeAdapter(_FAST_TYPE).validator.validate_json
 
 
 def _describe(error: ValidationError, data: Any) -> str:
@@ -150,7 +161,7 @@ def _event_from_dict_general(data: Any) -> Event:
             cls = _known_class(data)
             if cls is not None:
                 data = cls.from_keywords(data)  # flat or legacy input, read as from Python
-        return _EVENT_ADAPTER.validate_python(data)
+        return _event_adapter().validate_python(data)
     except ValidationError as error:
         raise ProtocolError(_describe(error, data)) from None
     except (TypeError, ValueError, RecursionError) as error:
@@ -160,7 +171,7 @@ def _event_from_dict_general(data: Any) -> Event:
 def event_from_json(text: str | bytes) -> Event:
     """Parse one event from JSON text; the fast path (pydantic-core parses and validates in one pass)."""
     try:
-        return _validate_json(text)
+        return _fast_validate_json()(text)
     except ValidationError:
         pass
     # Anything else (invalid, flat or legacy input validation alone cannot read, unknown types): the general path.
