@@ -20,7 +20,6 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
 
 from ohtui.agent.llm import LLMSettings
 from ohtui.client.backoff import BackoffPolicy
@@ -53,6 +52,7 @@ from ohtui.tui.session import (
     StatusReceived,
 )
 from ohtui.tui.widgets import AgentStatePanel, ChatInput, ConnectionStatusPanel, EventLog
+from ohtui.tui.widgets.footer import CoalescingFooter
 
 STOPPABLE = frozenset(
     {
@@ -139,7 +139,7 @@ class OhtuiApp(App[int]):
                 yield ConnectionStatusPanel(clock=self._clock, id="connection")
         yield SearchBar()
         yield ChatInput(id="chat")
-        yield Footer()
+        yield CoalescingFooter()
 
     @property
     def event_log(self) -> EventLog:
