@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ohtui.protocol import (
-    ActionType,
     AgentStateChangedObservation,
     CmdOutputObservation,
     ErrorObservation,
@@ -11,21 +10,20 @@ from ohtui.protocol import (
     EventSource,
     NullAction,
     NullObservation,
-    ObservationType,
     RecallAction,
     RecallObservation,
     event_to_json,
 )
 from ohtui.store import StoredRow
+from ohtui.store.filters import row_types
 
 _SKIPPED_ON_REPLAY = (NullAction, NullObservation, RecallAction)
 _ENVIRONMENT_SHOWN_LIVE = (CmdOutputObservation, AgentStateChangedObservation, RecallObservation, ErrorObservation)
 
 
-# The same rules on stored rows (replay reads the store unparsed): (is_action, type) of the classes above.
-_SKIPPED_ROWS = frozenset(
-    {(True, ActionType.NULL.value), (False, ObservationType.NULL.value), (True, ActionType.RECALL.value)}
-)
+# The same rules on stored rows, derived from the classes: replay reads the store unparsed.
+_SKIPPED_ROWS = row_types(_SKIPPED_ON_REPLAY)
+_AGENT_STATE_ROWS = row_types((AgentStateChangedObservation,))
 
 
 def skipped_on_replay(event: Event) -> bool:
@@ -38,7 +36,7 @@ def row_skipped_on_replay(row: StoredRow) -> bool:
 
 def is_agent_state_row(row: StoredRow) -> bool:
     """An ``agent_state_changed`` observation: replay holds the last one back to the end (§1.2)."""
-    return not row.is_action and row.kind == ObservationType.AGENT_STATE_CHANGED.value
+    return (row.is_action, row.kind) in _AGENT_STATE_ROWS
 
 
 def live_text(event: Event, stored_text: str) -> str | None:

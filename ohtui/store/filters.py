@@ -52,11 +52,16 @@ class EventFilter:
         return not self.include(event)
 
 
-_KNOWN: list[tuple[int, str, type[Event]]] = [(1, kind, cls) for kind, cls in ACTION_TYPES.items()]
-_KNOWN += [(0, kind, cls) for kind, cls in OBSERVATION_TYPES.items()]
+_KNOWN: list[tuple[bool, str, type[Event]]] = [(True, kind, cls) for kind, cls in ACTION_TYPES.items()]
+_KNOWN += [(False, kind, cls) for kind, cls in OBSERVATION_TYPES.items()]
 
 
-def _kinds_clause(pairs: list[tuple[int, str]]) -> tuple[str, list[Any]]:
+def row_types(classes: tuple[type[Event], ...]) -> frozenset[tuple[bool, str]]:
+    """The ``(is_action, kind)`` column values of stored known events that are instances of ``classes``."""
+    return frozenset((is_action, kind) for is_action, kind, cls in _KNOWN if issubclass(cls, classes))
+
+
+def _kinds_clause(pairs: frozenset[tuple[bool, str]]) -> tuple[str, list[Any]]:
     """SQL true for rows whose (is_action, kind) is one of ``pairs``."""
     parts: list[str] = []
     params: list[Any] = []
@@ -73,13 +78,11 @@ def sql_conditions(flt: EventFilter) -> tuple[list[str], list[Any]]:
     conditions: list[str] = []
     params: list[Any] = []
     if flt.include_types and not issubclass(OpaqueEvent, flt.include_types):
-        clause, values = _kinds_clause(
-            [(flag, kind) for flag, kind, cls in _KNOWN if issubclass(cls, flt.include_types)]
-        )
+        clause, values = _kinds_clause(row_types(flt.include_types))
         conditions.append(clause)
         params += values
     if flt.exclude_types:
-        excluded = [(flag, kind) for flag, kind, cls in _KNOWN if issubclass(cls, flt.exclude_types)]
+        excluded = row_types(flt.exclude_types)
         if excluded:
             clause, values = _kinds_clause(excluded)
             conditions.append(f"NOT {clause}")
