@@ -274,6 +274,72 @@ async def server_process(data_dir: Path, *, tracemalloc: bool = False) -> AsyncI
         await server.stop()
 
 
+@contextlib.asynccontextmanager
+async def ohtui_mirror(
+    url: str, key: str, conversation_id: str, expect: int, mirror: Path, wait_at_most: float
+) -> AsyncIterator[float]:
+    """ohtui's client (:class:`~ohtui.client.connection.Connection`) mirroring a conversation into the store at
+    ``mirror``: yields the seconds from starting it until the mirror holds ``expect`` events; closes after the
+    block."""
+    from ohtui.client.connection import Connection
+    from ohtui.store import Database
+
+    with Database(mirror) as db:
+        store = db.events(conversation_id)
+        stored = 0
+        done = asyncio.Event()
+
+        def arrived(event: object) -> None:
+            nonlocal stored
+            stored += 1
+            if stored >= expect:
+                done.set()
+
+        store.subscribe("bench", arrived)
+        connection = Connection(url, conversation_id, store, key=key, ping_every=0)
+        started = time.perf_counter()
+        try:
+            await connection.start()
+            await asyncio.wait_for(done.wait(), wait_at_most)
+            yield time.perf_counter() - started
+        finally:
+            await connection.close()
+
+
+def standalone_main(
+    name: str,
+    doc: str | None,
+    run: Callable[[bool], list[Row]],
+    quick_help: str,
+    argv: list[str] | None,
+    *,
+    render: Callable[[list[Row]], str] | None = None,
+    profile: Callable[[], str] | None = None,
+) -> int:
+    """``python -m bench.<name>_bench [--quick]``: one benchmark on its own, its table on stdout. Never fails: a
+    benchmark that raises prints why. ``profile`` adds a ``--profile`` flag that prints its report as well."""
+    import argparse
+
+    if render is None:
+        from bench.__main__ import render_table
+
+        render = render_table
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}_bench", description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    if profile is not None:
+        parser.add_argument("--profile", action="store_true", help="also the profile report")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        print(render(run(args.quick)))
+        if profile is not None and args.profile:
+            print(profile())
+    except Exception as error:  # a benchmark never fails a build; say what happened instead
+        print(f"{name} benchmark failed: {type(error).__name__}: {error}")
+    print(f"\n({os.cpu_count()} CPUs, {time.perf_counter() - started:.0f} s, quick={args.quick})")
+    return 0
+
+
 def socket_url(url: str, conversation_id: str, key: str, **extra: Any) -> str:
     """The V0 connect URL (query only: a stock client sends nothing else)."""
     from urllib.parse import urlencode

@@ -15,7 +15,6 @@ The TUI's share (parsed events plus the event log) is measured by ``bench.tui_be
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import json
@@ -27,7 +26,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, Row, failed_row, realistic_events, row, server_process
+from bench.common import REPO, Row, failed_row, realistic_events, row, server_process, standalone_main
 from bench.socket_bench import _count_all
 
 KB = 1024
@@ -155,18 +154,7 @@ def run(quick: bool = False) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import render_table
-
-    parser = argparse.ArgumentParser(prog="python -m bench.memory_bench", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 conversations of 10,000 events")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        print(render_table(run(quick=args.quick)))
-    except Exception as error:  # a benchmark never fails a build
-        print(f"memory benchmark failed: {type(error).__name__}: {error}")
-    print(f"\n({time.perf_counter() - started:.0f} s, quick={args.quick})")
-    return 0
+    return standalone_main("memory", __doc__, run, "3 conversations of 10,000 events", argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Rates are per CPU second of this process (``time.process_time``) in the fastest 
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import gc
 import io
@@ -25,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import baseline_protocol as baseline
-from bench.common import Row, best_slice_rate, row, sample_records
+from bench.common import Row, best_slice_rate, row, sample_records, standalone_main
 from ohtui.protocol import Event, event_from_dict, event_from_json, event_to_dict, event_to_json
 
 TARGET = 150_000
@@ -160,21 +159,7 @@ def profile_report() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import render_table
-
-    parser = argparse.ArgumentParser(prog="python -m bench.protocol_bench", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer events and passes")
-    parser.add_argument("--profile", action="store_true", help="also the per-class cost and cProfile tables")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        print(render_table(run(quick=args.quick)))
-        if args.profile:
-            print(profile_report())
-    except Exception as error:  # a benchmark never fails a build
-        print(f"protocol benchmark failed: {type(error).__name__}: {error}")
-    print(f"\n({time.perf_counter() - started:.0f} s, quick={args.quick})")
-    return 0
+    return standalone_main("protocol", __doc__, run, "fewer events and passes", argv, profile=profile_report)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ written straight into a store, then an :class:`~ohtui.server.OhtuiServer` serves
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import shutil
@@ -34,10 +33,12 @@ from bench.common import (
     ServerProcess,
     failed_row,
     fill_conversation,
+    ohtui_mirror,
     percentile,
     row,
     server_process,
     socket_url,
+    standalone_main,
 )
 
 CONNECT_WAIT = 300.0
@@ -133,29 +134,8 @@ async def _replay_until(
 
 async def _replay_ohtui(server: ServerProcess, cid: str, expect: int, mirror: Path) -> float:
     """Seconds from starting ohtui's client until its local store holds ``expect`` events."""
-    from ohtui.client.connection import Connection
-    from ohtui.store import Database
-
-    with Database(mirror) as db:
-        store = db.events(cid)
-        stored = 0
-        done = asyncio.Event()
-
-        def arrived(event: object) -> None:
-            nonlocal stored
-            stored += 1
-            if stored >= expect:
-                done.set()
-
-        store.subscribe("bench", arrived)
-        connection = Connection(server.url, cid, store, key=server.key, ping_every=0)
-        started = time.perf_counter()
-        try:
-            await connection.start()
-            await asyncio.wait_for(done.wait(), CONNECT_WAIT)
-            return time.perf_counter() - started
-        finally:
-            await connection.close()
+    async with ohtui_mirror(server.url, server.key, cid, expect, mirror, CONNECT_WAIT) as seconds:
+        return seconds
 
 
 def _stock_count(db_path: Path, cid: str) -> int:
@@ -294,7 +274,7 @@ async def _message_cost(db_path: Path, cid: str, count: int, quick: bool) -> lis
     from ohtui.server.conversations import ConversationManager
     from ohtui.store import Database
 
-    async def emit(name: str, payload: dict[str, Any], sids: list[str]) -> None:
+    async def emit(name: str, payload: object, sids: list[str]) -> None:
         return None
 
     rows: list[Row] = []
@@ -397,18 +377,7 @@ def run(quick: bool = False) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import render_table
-
-    parser = argparse.ArgumentParser(prog="python -m bench.socket_bench", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20,000 events, shorter runs")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        print(render_table(run(quick=args.quick)))
-    except Exception as error:  # a benchmark never fails a build
-        print(f"socket benchmark failed: {type(error).__name__}: {error}")
-    print(f"\n({time.perf_counter() - started:.0f} s, quick={args.quick})")
-    return 0
+    return standalone_main("socket", __doc__, run, "20,000 events, shorter runs", argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ clock from just before the process is spawned (so interpreter start-up and impor
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import REPO, Row, failed_row, row
+from bench.common import REPO, Row, failed_row, row, standalone_main
 
 CHILD = r"""
 import asyncio, json, sys, time
@@ -122,18 +121,7 @@ def run(quick: bool = False) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import render_table
-
-    parser = argparse.ArgumentParser(prog="python -m bench.startup_bench", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer tries")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        print(render_table(run(quick=args.quick)))
-    except Exception as error:  # a benchmark never fails a build
-        print(f"startup benchmark failed: {type(error).__name__}: {error}")
-    print(f"\n({time.perf_counter() - started:.0f} s, quick={args.quick})")
-    return 0
+    return standalone_main("startup", __doc__, run, "fewer tries", argv)
 
 
 if __name__ == "__main__":

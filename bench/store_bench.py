@@ -9,7 +9,6 @@ Numbers depend on the machine and on whatever else runs on it; nothing here asse
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline_filestore import FileEventStore, populate
+from bench.common import standalone_main
 from ohtui.protocol import Event, EventSource, event_from_dict, event_to_dict, wire_timestamp
 from ohtui.store import Database, EventStore
 
@@ -261,18 +261,7 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.store_bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes only (seconds instead of minutes)")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        rows = run(quick=args.quick)
-    except Exception as error:  # a benchmark never fails a build; say what happened instead
-        print(f"store benchmark failed: {type(error).__name__}: {error}")
-        return 0
-    print(table(rows))
-    print(f"\n({os.cpu_count()} CPUs, {time.perf_counter() - started:.0f} s, quick={args.quick})")
-    return 0
+    return standalone_main("store", __doc__, run, "small sizes only (seconds instead of minutes)", argv, render=table)
 
 
 if __name__ == "__main__":

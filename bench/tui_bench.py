@@ -15,7 +15,6 @@ asserts, and nothing here can fail a build.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import os
@@ -30,6 +29,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.strip import Strip
 
+from bench.common import standalone_main
 from ohtui.protocol import Event, event_from_dict
 from ohtui.tui.widgets import EventLog
 
@@ -230,18 +230,7 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.tui_bench", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 events instead of 100,000")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        rows = run(quick=args.quick)
-    except Exception as error:  # a benchmark never fails a build; say what happened instead
-        print(f"tui benchmark failed: {type(error).__name__}: {error}")
-        return 0
-    print(table(rows))
-    print(f"\n({os.cpu_count()} CPUs, {time.perf_counter() - started:.0f} s, quick={args.quick})")
-    return 0
+    return standalone_main("tui", __doc__, run, "10,000 events instead of 100,000", argv, render=table)
 
 
 if __name__ == "__main__":
