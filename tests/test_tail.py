@@ -26,10 +26,9 @@ async def _lines_until(stream: asyncio.StreamReader, predicate: object, timeout:
     return seen
 
 
-async def test_tail_prints_events_and_follows_a_restart(tmp_path: Path) -> None:
-    serve = ServeProcess(tmp_path / "server")
-    url = await serve.start()
-    tail = await asyncio.create_subprocess_exec(
+async def _start_tail(url: str, *options: str) -> asyncio.subprocess.Process:
+    """``ohtui tail URL -c c OPTIONS`` as a child process, its output piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "ohtui",
@@ -37,12 +36,16 @@ async def test_tail_prints_events_and_follows_a_restart(tmp_path: Path) -> None:
         url,
         "-c",
         "c",
-        "--key",
-        serve.key or "",
-        "--json",
+        *options,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def test_tail_prints_events_and_follows_a_restart(tmp_path: Path) -> None:
+    serve = ServeProcess(tmp_path / "server")
+    url = await serve.start()
+    tail = await _start_tail(url, "--key", serve.key or "", "--json")
     try:
         assert tail.stdout is not None and tail.stderr is not None
         first = await _lines_until(
@@ -77,19 +80,7 @@ async def test_tail_with_a_wrong_key_exits_3_with_the_reason(tmp_path: Path) -> 
     serve = ServeProcess(tmp_path / "server")
     url = await serve.start()
     try:
-        tail = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ohtui",
-            "tail",
-            url,
-            "-c",
-            "c",
-            "--key",
-            "wrong",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        tail = await _start_tail(url, "--key", "wrong")
         out, err = await asyncio.wait_for(tail.communicate(), 30)
     finally:
         await serve.ensure_gone()
