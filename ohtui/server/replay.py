@@ -39,8 +39,8 @@ class ReplaySender:
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self._sio = sio
-        self._sid = sid
-        self._batched = batched
+        self.sid = sid
+        self.batched = batched
         self._as_lines = as_lines
         self._stall_timeout = stall_timeout
         self._batch_bytes = batch_bytes
@@ -55,7 +55,7 @@ class ReplaySender:
         """Queue one stored event (its JSON text)."""
         size = len(text)
         self.events += 1
-        if not self._batched:
+        if not self.batched:
             await self._emit("oh_event", PreEncoded(text), size)
             return
         if self._batch and self._batch_size + size > self._batch_bytes:
@@ -80,7 +80,7 @@ class ReplaySender:
             await self._emit("oh_events", PreEncoded("[" + ",".join(batch) + "]"), size)
 
     async def _emit(self, name: str, data: Any, size: int) -> None:
-        await self._sio.emit(name, data, to=self._sid)
+        await self._sio.emit(name, data, to=self.sid)
         self.frames += 1
         self._unflushed += size
         if self._unflushed >= self._chunk_bytes:
@@ -99,7 +99,7 @@ class ReplaySender:
     def _outgoing_queue(self) -> asyncio.Queue[Any] | None:
         """Engine.IO's per-socket send queue (not public API: without it, replay runs without backpressure)."""
         try:
-            eio_sid = self._sio.manager.eio_sid_from_sid(self._sid, "/")
+            eio_sid = self._sio.manager.eio_sid_from_sid(self.sid, "/")
             queue = self._sio.eio.sockets[eio_sid].queue
         except (AttributeError, KeyError, TypeError):
             return None

@@ -23,7 +23,7 @@ from ohtui.server.auth import KEY_QUERY, key_matches
 from ohtui.server.conversations import ConversationManager, full_room_of, room_of
 from ohtui.server.forwarding import is_agent_state_row, row_skipped_on_replay
 from ohtui.server.replay import ReplaySender, ReplayStalled
-from ohtui.store import EventStore, StoreError
+from ohtui.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +103,17 @@ class SocketHandlers:
             # agent does next reaches this socket live.
             await self._sio.enter_room(sid, self._room(conversation_id, complete))
             return
+        sender = ReplaySender(self._sio, sid, batched=complete, as_lines=as_lines, stall_timeout=self._stall_timeout)
         self._replays[sid] = asyncio.create_task(
-            self._replay_then_join(
-                sid, conversation.events, conversation_id, latest_event_id, complete=complete, as_lines=as_lines
-            ),
-            name=f"ohtui-replay-{sid}",
+            self._replay_then_join(sender, conversation_id, latest_event_id), name=f"ohtui-replay-{sid}"
         )
 
-    async def _replay_then_join(
-        self, sid: str, events: EventStore, conversation_id: str, after_id: int, *, complete: bool, as_lines: bool
-    ) -> None:
+    async def _replay_then_join(self, sender: ReplaySender, conversation_id: str, after_id: int) -> None:
+        sid = sender.sid
         try:
             if not await self._connected(sid):
                 return
-            await self._replay(sid, events, conversation_id, after_id, complete=complete, as_lines=as_lines)
+            await self._replay(sender, conversation_id, after_id)
         except ReplayStalled as error:
             log.info("disconnecting %s: %s", sid, error)
             await self._sio.disconnect(sid)
@@ -139,9 +136,7 @@ class SocketHandlers:
         log.warning("socket %s never completed its connection; no replay", sid)
         return False
 
-    async def _replay(
-        self, sid: str, events: EventStore, conversation_id: str, after_id: int, *, complete: bool, as_lines: bool
-    ) -> None:
+    async def _replay(self, sender: ReplaySender, conversation_id: str, after_id: int) -> None:
         """Replay history to this socket, then join its room with nothing lost and nothing sent twice.
 
         Replay runs up to the conversation's ``processed_upto`` (what the rooms have been sent); events stored
@@ -151,12 +146,13 @@ class SocketHandlers:
         A stock client gets upstream's replay (§1.2: Null*/RecallAction skipped, the last agent_state_changed held
         to the end); a ``complete`` (ohtui) client gets every stored event in id order, batched.
         """
+        sid, complete = sender.sid, sender.batched
         conversation = self._manager.get_live(conversation_id)
         if conversation is None:
             await self._refuse(sid, "Failed to join conversation")
             await self._sio.disconnect(sid)
             return
-        sender = ReplaySender(self._sio, sid, batched=complete, as_lines=as_lines, stall_timeout=self._stall_timeout)
+        events = conversation.events
         held: str | None = None
         sent_upto = after_id
         while True:
