@@ -49,12 +49,12 @@ class StoredHistory(Sequence[Event]):
     def __iter__(self) -> Iterator[Event]:
         if self._loaded is not None:
             return iter(self._loaded)
-        return self._events.search(0, self.end_id, filter=VISIBLE) if self.end_id >= 0 else iter(())
+        return self._events.search(0, self.end_id, filter=VISIBLE)
 
     def __reversed__(self) -> Iterator[Event]:
         if self._loaded is not None:
             return reversed(self._loaded)
-        return self._events.search(0, self.end_id, reverse=True, filter=VISIBLE) if self.end_id >= 0 else iter(())
+        return self._events.search(0, self.end_id, reverse=True, filter=VISIBLE)
 
     def __len__(self) -> int:
         return len(self._load())
