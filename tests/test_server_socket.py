@@ -358,3 +358,25 @@ def test_replay_rules_on_stored_rows_match_the_rules_on_events(tmp_path: Path) -
         assert row_skipped_on_replay(row) == skipped_on_replay(event), event.kind
         assert is_agent_state_row(row) == isinstance(event, AgentStateChangedObservation), event.kind
     assert sum(map(row_skipped_on_replay, rows)) >= 3  # the samples hold NullAction, NullObservation, RecallAction
+
+
+def test_live_source_rewrite_on_stored_text_matches_a_reencoded_copy(tmp_path: Path) -> None:
+    """Environment feedback goes live as an agent event by editing the stored JSON; that must be exactly the JSON of
+    the event with its source changed, for every sample shown live."""
+    from ohtui.protocol import event_from_dict, event_to_json
+    from ohtui.server.forwarding import live_text
+    from tests.samples import load_samples
+
+    rewritten = 0
+    with Database(tmp_path / "live.db") as db:
+        events = db.events("c")
+        for _, raw in load_samples():
+            stored = events.append(event_from_dict({**raw, "id": None}), EventSource.ENVIRONMENT)
+            text = next(events.search_raw(stored.id, stored.id)).json
+            live = live_text(stored, text)
+            if live is None:
+                continue
+            expected = event_to_json(stored.model_copy(update={"source": EventSource.AGENT}))
+            assert live == expected, stored.kind
+            rewritten += 1
+    assert rewritten >= 4  # cmd output, agent state, recall and error observations

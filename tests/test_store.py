@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import sqlite3
 import threading
@@ -184,6 +185,34 @@ def test_search_ranges_reverse_and_limit(store: EventStore) -> None:
     assert len(list(store.search(start_id=0, end_id=10_000))) == 300
     with pytest.raises(ValueError):
         store.search(limit=-1)
+
+
+def test_searches_reaching_the_recently_appended_events_read_the_same_as_from_the_file(tmp_path: Path) -> None:
+    """The writing store keeps its last appends parsed and reads them from memory; a second connection to the file
+    has none of them in memory. Both must give the same answers, also after another writer appended."""
+    from ohtui.store import EventFilter
+
+    with Database(tmp_path / "a.db") as writer, Database(tmp_path / "a.db") as other:
+        events = writer.events("c")
+        for n in range(60):
+            events.append(run(n) if n % 3 else MessageAction(content=f"m{n}"), EventSource.USER if n % 3 == 0 else None)
+        fresh = other.events("c")
+        filters = [None, EventFilter(include_types=(MessageAction,)), EventFilter(source="user")]
+        cases = [(s, e) for s in (0, 20, 40, 59, 64) for e in (None, 10, 45, 59, 63, 65, 66, 80)]
+
+        def same_answers() -> None:
+            for (start, end), flt, reverse, limit in itertools.product(cases, filters, (False, True), (None, 1, 3, 50)):
+                got = ids(events.search(start, end, reverse=reverse, filter=flt, limit=limit))
+                want = ids(fresh.search(start, end, reverse=reverse, filter=flt, limit=limit))
+                assert got == want, (start, end, flt, reverse, limit)
+
+        same_answers()
+        fresh.append_many([run(n) for n in range(5)])  # another process appends after what the writer holds
+        same_answers()
+        events.append(run(99))  # the writer's next append conflicts and is numbered again after the other's
+        same_answers()
+        assert ids(events.search(reverse=True, limit=3)) == [65, 64, 63]
+        assert [e.id for e in events.search(55, 58)] == [55, 56, 57, 58]
 
 
 def test_search_streams_and_fixes_its_end_at_the_first_read(store: EventStore) -> None:

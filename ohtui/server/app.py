@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ohtui.server.auth import is_loopback, new_session_key
 from ohtui.server.conversations import ConversationManager
-from ohtui.server.packets import PreEncoded, SplicingPacket
+from ohtui.server.packets import send_event
 from ohtui.server.rest import RestApi
 from ohtui.server.sockets import SocketHandlers
 from ohtui.store import Database
@@ -97,7 +97,6 @@ class OhtuiServer:
             self._db = await asyncio.to_thread(lambda: Database(db_path, clock=clock) if clock else Database(db_path))
         sio = socketio.AsyncServer(
             async_mode="aiohttp",
-            serializer=SplicingPacket,
             cors_allowed_origins="*",
             ping_interval=config.ping_interval,
             ping_timeout=config.ping_timeout,
@@ -143,14 +142,15 @@ class OhtuiServer:
         log.info("serving on %s", self._url)
         return self._url, key
 
-    async def _emit(self, name: str, payload: dict[str, Any] | PreEncoded, sids: list[str]) -> None:
-        if self.sio is not None and sids:
-            await self.sio.emit(name, payload, to=sids)
+    async def _emit(self, name: str, data_json: str, eio_sids: list[str]) -> None:
+        if self.sio is not None and eio_sids:
+            await send_event(self.sio, eio_sids, name, data_json)
 
     def _members(self, room: str) -> list[str]:
+        """The Engine.IO session ids of the room's sockets: what :func:`send_event` sends to."""
         if self.sio is None:
             return []
-        return [sid for sid, _ in self.sio.manager.get_participants("/", room)]
+        return [eio_sid for _, eio_sid in self.sio.manager.get_participants("/", room)]
 
     async def stop(self) -> None:
         """Stop agents, deliver what is queued, disconnect sockets, close the database. Idempotent."""

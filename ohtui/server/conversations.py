@@ -10,22 +10,23 @@ from typing import Any
 
 from ohtui.agent.controller import AgentController
 from ohtui.agent.registry import AGENTS, create_agent
-from ohtui.protocol import Action, AgentState, Event, MessageAction, StatusUpdate, event_to_json
+from ohtui.protocol import Action, Event, MessageAction, StatusUpdate, event_to_json
 from ohtui.server.forwarding import live_text
-from ohtui.server.packets import PreEncoded
 from ohtui.store import ConversationInfo, Database, EventStore
 
 log = logging.getLogger(__name__)
 
 _DRAIN_TIMEOUT = 5.0
+_STATE_WRITE_DELAY = 0.5
+"""Agent state changes reach the conversation metadata at most this often (seconds) while it runs."""
 _TITLE_LENGTH = 60
 
-Emit = Callable[[str, dict[str, Any] | PreEncoded, list[str]], Awaitable[None]]
-"""``emit(event_name, payload, sids)``: send one frame to these sockets (the socket layer provides it). Events go
-as their JSON text (:class:`PreEncoded`), spliced into the packet: no dict and no second encoding per frame."""
+Emit = Callable[[str, str, list[str]], Awaitable[None]]
+"""``emit(event_name, data_json, recipients)``: send one frame, whose only argument is the JSON text ``data_json``,
+to these sockets (the socket layer provides it). Events go as their JSON text: no dict and no second encoding."""
 
 Members = Callable[[str], list[str]]
-"""The sockets in a room right now."""
+"""The sockets in a room right now, as the recipients ``Emit`` takes."""
 
 
 def room_of(conversation_id: str) -> str:
@@ -57,6 +58,7 @@ class Conversation:
     _emits: asyncio.Queue[Event | StatusUpdate] = field(default_factory=asyncio.Queue)
     _sender: asyncio.Task[None] | None = None
     _actions: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _state_write: asyncio.TimerHandle | None = None
 
     @property
     def room(self) -> str:
@@ -159,7 +161,7 @@ class ConversationManager:
             runtime=runtime,
             confirmation_mode=self._confirmation_mode,
             on_status=lambda status: self._on_status(holder[0], status),
-            on_state=lambda state: self._on_state(conversation_id, state),
+            on_state=lambda state: self._on_state(holder[0]),
         )
         conversation = Conversation(conversation_id, events, controller, processed_upto=events.latest_id())
         holder.append(conversation)
@@ -177,11 +179,27 @@ class ConversationManager:
         conversation.last_status = status
         conversation._emits.put_nowait(status)
 
-    def _on_state(self, conversation_id: str, state: AgentState) -> None:
+    def _on_state(self, conversation: Conversation) -> None:
+        """The agent state changed: record it in the metadata soon. A busy conversation changes state several times
+        per user message, and a metadata write each time was a good part of a message's cost; while a conversation
+        runs, readers take its live state (:meth:`agent_state`), so the metadata only has to catch up."""
+        if conversation._state_write is None:
+            loop = asyncio.get_running_loop()
+            conversation._state_write = loop.call_later(_STATE_WRITE_DELAY, self._write_state, conversation)
+
+    def _write_state(self, conversation: Conversation) -> None:
+        if conversation._state_write is not None:
+            conversation._state_write.cancel()
+            conversation._state_write = None
         try:
-            self._db.conversations.update(conversation_id, agent_state=state.value)
+            self._db.conversations.update(conversation.conversation_id, agent_state=conversation.controller.state.value)
         except Exception:  # the state is in the event log already; metadata is a convenience
-            log.exception("could not record agent state of %s", conversation_id)
+            log.exception("could not record agent state of %s", conversation.conversation_id)
+
+    def agent_state(self, info: ConversationInfo) -> str | None:
+        """A conversation's agent state: the live one while it runs, else the one its metadata recorded."""
+        live = self._live.get(info.conversation_id)
+        return live.controller.state.value if live is not None else info.agent_state
 
     async def _send_loop(self, conversation: Conversation) -> None:
         while True:
@@ -192,9 +210,8 @@ class ConversationManager:
                 stock_sids = self._members(conversation.room)
                 full_sids = self._members(conversation.full_room)
                 if isinstance(item, StatusUpdate):
-                    status = item.model_dump(mode="json")
                     if stock_sids or full_sids:
-                        await self._emit("oh_event", status, stock_sids + full_sids)
+                        await self._emit("oh_event", item.model_dump_json(), stock_sids + full_sids)
                     continue
                 if item.id is not None:
                     conversation.processed_upto = max(conversation.processed_upto, item.id)
@@ -203,12 +220,12 @@ class ConversationManager:
                 text = event_to_json(item)
                 stock = live_text(item, text) if stock_sids else None
                 if stock == text:  # the same frame for both rooms: encoded and sent once
-                    await self._emit("oh_event", PreEncoded(text), stock_sids + full_sids)
+                    await self._emit("oh_event", text, stock_sids + full_sids)
                     continue
                 if stock is not None:
-                    await self._emit("oh_event", PreEncoded(stock), stock_sids)
+                    await self._emit("oh_event", stock, stock_sids)
                 if full_sids:
-                    await self._emit("oh_event", PreEncoded(text), full_sids)
+                    await self._emit("oh_event", text, full_sids)
             except Exception:
                 log.exception("emit to %s failed", conversation.room)
             finally:
@@ -247,6 +264,8 @@ class ConversationManager:
             return
         conversation.events.unsubscribe("server")
         await conversation.controller.close()
+        if conversation._state_write is not None:
+            self._write_state(conversation)
         await self._drain_and_stop(conversation)
 
     async def _drain_and_stop(self, conversation: Conversation) -> None:

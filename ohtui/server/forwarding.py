@@ -19,6 +19,8 @@ from ohtui.store.filters import row_types
 
 _SKIPPED_ON_REPLAY = (NullAction, NullObservation, RecallAction)
 _ENVIRONMENT_SHOWN_LIVE = (CmdOutputObservation, AgentStateChangedObservation, RecallObservation, ErrorObservation)
+_ENVIRONMENT_SOURCE = '"source":"environment"'
+_AGENT_SOURCE = '"source":"agent"'
 
 
 # The same rules on stored rows, derived from the classes: replay reads the store unparsed.
@@ -50,5 +52,9 @@ def live_text(event: Event, stored_text: str) -> str | None:
     if event.source in (EventSource.AGENT, EventSource.USER):
         return stored_text
     if event.source is EventSource.ENVIRONMENT and isinstance(event, _ENVIRONMENT_SHOWN_LIVE):
+        # The stored JSON starts with "id", "timestamp", then "source" (§2.1 key order), so the first occurrence is
+        # the field itself; nothing before it can contain the text.
+        if stored_text.startswith('{"id":') and _ENVIRONMENT_SOURCE in stored_text:
+            return stored_text.replace(_ENVIRONMENT_SOURCE, _AGENT_SOURCE, 1)
         return event_to_json(event.model_copy(update={"source": EventSource.AGENT}))
     return None

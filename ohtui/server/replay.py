@@ -1,9 +1,9 @@
 """Sending history to one socket: per event (stock, §1.2) or in ``oh_events`` batches (``ohtui_batch=1``, §9.7).
 
-Events go out as they are stored (JSON text, spliced into the packet by :mod:`ohtui.server.packets`): a replay
-neither parses nor re-serializes them.
+Events go out as they are stored (JSON text, put into the packet by :func:`ohtui.server.packets.send_event`): a
+replay neither parses nor re-serializes them.
 
-``emit`` has no backpressure: Engine.IO queues whatever it is given. After every ``chunk_bytes`` this sender waits
+Sending has no backpressure: Engine.IO queues whatever it is given. After every ``chunk_bytes`` this sender waits
 until the socket's writer has taken everything queued; the writer takes more only after writing what it holds, so
 a client that stops reading makes the server hold at most about two chunks for it, and then the replay waits.
 """
@@ -11,11 +11,12 @@ a client that stops reading makes the server hold at most about two chunks for i
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import socketio
 
-from ohtui.server.packets import PreEncoded
+from ohtui.server.packets import eio_sid_of, send_event
 
 BATCH_BYTES = 256 * 1024
 """An ``oh_events`` frame stays around this size, well under 1 MiB (and aiohttp's 4 MiB message limit)."""
@@ -40,6 +41,7 @@ class ReplaySender:
     ) -> None:
         self._sio = sio
         self.sid = sid
+        self._eio_sid = eio_sid_of(sio, sid)
         self.batched = batched
         self._as_lines = as_lines
         self._stall_timeout = stall_timeout
@@ -56,7 +58,7 @@ class ReplaySender:
         size = len(text)
         self.events += 1
         if not self.batched:
-            await self._emit("oh_event", PreEncoded(text), size)
+            await self._emit("oh_event", text, size)
             return
         if self._batch and self._batch_size + size > self._batch_bytes:
             await self._send_batch()
@@ -75,12 +77,13 @@ class ReplaySender:
         if self._as_lines:
             # One string of newline-separated events (compact JSON has no raw newline): the client parses each
             # event straight from its text and stores that text, instead of loading dicts and encoding them again.
-            await self._emit("oh_events", "\n".join(batch), size)
+            await self._emit("oh_events", json.dumps("\n".join(batch)), size)
         else:
-            await self._emit("oh_events", PreEncoded("[" + ",".join(batch) + "]"), size)
+            await self._emit("oh_events", "[" + ",".join(batch) + "]", size)
 
-    async def _emit(self, name: str, data: Any, size: int) -> None:
-        await self._sio.emit(name, data, to=self.sid)
+    async def _emit(self, name: str, data_json: str, size: int) -> None:
+        if self._eio_sid is not None:
+            await send_event(self._sio, (self._eio_sid,), name, data_json)
         self.frames += 1
         self._unflushed += size
         if self._unflushed >= self._chunk_bytes:
@@ -99,8 +102,7 @@ class ReplaySender:
     def _outgoing_queue(self) -> asyncio.Queue[Any] | None:
         """Engine.IO's per-socket send queue (not public API: without it, replay runs without backpressure)."""
         try:
-            eio_sid = self._sio.manager.eio_sid_from_sid(self.sid, "/")
-            queue = self._sio.eio.sockets[eio_sid].queue
+            queue = self._sio.eio.sockets[self._eio_sid].queue
         except (AttributeError, KeyError, TypeError):
             return None
         return queue if isinstance(queue, asyncio.Queue) else None

@@ -79,7 +79,7 @@ class RestApi:
             "last_updated_at": info.updated_at.isoformat(),
             "status": "RUNNING" if live is not None else "STOPPED",
             "runtime_status": status if live is not None else None,
-            "agent_state": info.agent_state,
+            "agent_state": self._manager.agent_state(info),
             "agent_name": info.agent_name,
             "event_count": info.event_count,
             "url": f"/api/conversations/{info.conversation_id}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,9 @@ _BUMP_SQL = "UPDATE conversations SET updated_at = ? WHERE pk = ?"
 # An append marks its conversation as updated at most this often, so a busy stream costs one extra UPDATE a second.
 _BUMP_INTERVAL = 1.0
 _FIRST_CHUNK = 64
+# The last events this store appended, kept parsed: an agent step reads the end of its conversation back (the echo
+# agent looks for the last user message; the controller for what it just stored), and a server appends there.
+_RECENT = 32
 _MAX_CHUNK = 1024
 # insert_many looks for the batch's ids already stored with one range read when the ids are about contiguous (a
 # replay), else with lookups of the ids themselves, this many to a query.
@@ -84,6 +88,8 @@ class EventStore:
         self._pk: int | None = None
         self._next_id: int | None = None  # highest stored id + 1; None until first needed (and after a conflict)
         self._bumped_at = float("-inf")
+        # Contiguous ids, oldest first. Stored events never change, so these stay right whoever appends after them.
+        self._recent: deque[Event] = deque(maxlen=_RECENT)
         self._subscribers = Subscribers()
         self._secrets = SecretMasker()
 
@@ -133,6 +139,10 @@ class EventStore:
             except sqlite3.Error as error:
                 raise conns.error(error) from None
             self._next_id = first + len(batch)
+            recent = self._recent
+            if recent and recent[-1].id != first - 1:
+                recent.clear()
+            recent.extend(stored)
             deliver = self._subscribers.enqueue(stored)
         Subscribers.drain(deliver)
         return stored
@@ -284,6 +294,7 @@ class EventStore:
         self._pk = None
         self._next_id = None
         self._bumped_at = float("-inf")
+        self._recent.clear()
 
     # -- reading ---------------------------------------------------------------------------------------------------
 
@@ -359,6 +370,33 @@ class EventStore:
             return
         if end_id is None:
             end_id = self.latest_id()
+        # The newest part of the range may be held parsed (:data:`_RECENT`): read from there, the rest from SQLite.
+        cached = self._recent_upto(start_id, end_id)
+        if cached:
+            found = 0
+            if reverse:
+                for event in reversed(cached):
+                    if flt is None or flt.include(event):
+                        yield event
+                        found += 1
+                        if limit is not None and found >= limit:
+                            return
+            cached_from = cached[0].id
+            assert cached_from is not None
+            rest = self._search(start_id, cached_from - 1, reverse, flt, None if limit is None else limit - found)
+            if reverse:
+                yield from rest
+                return
+            for event in rest:
+                yield event
+                found += 1
+            for event in cached:
+                if flt is None or flt.include(event):
+                    if limit is not None and found >= limit:
+                        return
+                    yield event
+                    found += 1
+            return
         conditions, params = sql_conditions(flt) if flt is not None else ([], [])
         where = " AND ".join(["key BETWEEN ? AND ?", *conditions])
         sql = f"SELECT key, json FROM events WHERE {where} ORDER BY key {'DESC' if reverse else 'ASC'} LIMIT ?"
@@ -381,6 +419,17 @@ class EventStore:
             else:
                 low = rows[-1][0] + 1
             chunk = min(chunk * 2, _MAX_CHUNK)
+
+    def _recent_upto(self, start_id: int, end_id: int) -> tuple[Event, ...]:
+        """The held recent events with ids in ``start_id..end_id``, if ``end_id`` is one of them (else none)."""
+        recent = tuple(self._recent)  # one C call: a consistent copy even while another thread appends
+        if not recent:
+            return ()
+        first = recent[0].id
+        assert first is not None
+        if not first <= end_id < first + len(recent) or end_id < start_id:
+            return ()
+        return recent[max(start_id - first, 0) : end_id - first + 1]
 
     def search_raw(self, start_id: int = 0, end_id: int | None = None) -> Iterator[StoredRow]:
         """Stored events in ascending id order as they are stored (the JSON text, unparsed), with the columns that
