@@ -151,3 +151,22 @@ async def test_unknown_route_is_a_json_404(tmp_path: Path) -> None:
     async with running_server(tmp_path) as server:
         status, body = await call(server, "GET", "/api/nothing-here")
     assert status == 404 and body["error"] == "not_found"
+
+
+async def test_agent_state_is_live_while_running_and_recorded_when_stopped(tmp_path: Path) -> None:
+    """The metadata catches up with state changes half a second later; the API shows the live state meanwhile, and
+    the last state is in the metadata as soon as the conversation stops."""
+    from ohtui.store import Database
+
+    async with running_server(tmp_path) as server:
+        assert server.manager is not None
+        async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as client:
+            await client.frames_until(is_state("awaiting_user_input"))
+            _, info = await call(server, "GET", "/api/conversations/c")
+            assert info["agent_state"] == "awaiting_user_input"
+            await server.manager.close("c")
+            _, info = await call(server, "GET", "/api/conversations/c")
+            assert (info["status"], info["agent_state"]) == ("STOPPED", "awaiting_user_input")
+    with Database(tmp_path / "server" / "ohtui.db") as db:
+        stored = db.conversations.get("c")
+    assert stored is not None and stored.agent_state == "awaiting_user_input"
