@@ -1,8 +1,8 @@
 """A benchmark's server process: ``python -m bench._server DATA_DIR [--tracemalloc]``.
 
-Starts :class:`~ohtui.server.OhtuiServer` (echo agent, 127.0.0.1 port 0, a generated key) on ``DATA_DIR``, prints
-one JSON line ``{"url", "key", "pid"}``, then answers one JSON line per command line read from stdin; it stops the
-server and exits when stdin closes. Commands (``{"command": NAME, ...}``):
+Starts :class:`~ohtui.server.OhtuiServer` (echo agent, 127.0.0.1 port 0, a generated key) on ``DATA_DIR``, on the
+event loop ``ohtui serve`` uses, prints one JSON line ``{"url", "key", "pid"}``, then answers one JSON line per
+command line read from stdin; it stops the server and exits when stdin closes. Commands (``{"command": NAME, ...}``):
 
 * ``memory``: collect garbage, then ``rss_mb``, ``hwm_mb`` and, when tracing, ``traced_mb``/``traced_peak_mb``;
 * ``snapshot``: remember a tracemalloc snapshot; ``top`` (``limit``): the allocation sites that grew most since it;
@@ -25,6 +25,7 @@ from typing import Any
 
 from bench.common import hwm_mb, rss_mb
 from ohtui.server import OhtuiServer, ServerConfig
+from ohtui.server import loop as server_loop
 
 
 def _reply(data: dict[str, Any]) -> None:
@@ -95,14 +96,14 @@ async def main(data_dir: Path) -> None:
 def _run(data_dir: Path) -> None:
     profile_to = os.environ.get("BENCH_SERVER_PROFILE")
     if not profile_to:
-        asyncio.run(main(data_dir))
+        server_loop.run(main(data_dir))  # the loop `ohtui serve` runs on
         return
     import cProfile
 
     profiler = cProfile.Profile()
     profiler.enable()
     try:
-        asyncio.run(main(data_dir))
+        server_loop.run(main(data_dir))
     finally:
         profiler.disable()
         profiler.dump_stats(profile_to)

@@ -111,9 +111,8 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    import asyncio
-
     from ohtui.server import ServerConfig, ServerError
+    from ohtui.server import loop as server_loop
     from ohtui.server.app import key_from_environment
     from ohtui.server.run import serve_until_signalled
 
@@ -133,7 +132,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         confirmation_mode=settings.confirmation_mode,
     )
     try:
-        return asyncio.run(serve_until_signalled(config))
+        return server_loop.run(serve_until_signalled(config))
     except ServerError as error:
         raise UserError(str(error)) from None
 

@@ -326,3 +326,23 @@ def test_concurrent_readers_while_writing(tmp_path: Path) -> None:
         assert problems == []
         assert store.count() == 400
     assert os.path.exists(tmp_path / "rw.db")
+
+
+def test_checkpoints_run_on_their_own_thread_and_stop_with_the_database(tmp_path: Path) -> None:
+    """What is written reaches the database file itself (the WAL copied back) without the writer checkpointing: a
+    copy of the file alone, without its WAL, holds every event once the checkpoint thread is idle."""
+    path = tmp_path / "ohtui.db"
+    db = Database(path)
+    try:
+        events = db.events("c")
+        for n in range(40):  # a few dozen pages of WAL: far below the writer's own checkpoint threshold
+            events.append(CmdRunAction(command=f"echo {n}"))
+        checkpointer = db._conns.checkpointer
+        assert checkpointer.wait_until_idle(timeout=30)
+        assert checkpointer.checkpoints >= 1
+        (tmp_path / "file-only.db").write_bytes(path.read_bytes())  # the main file; "ohtui.db-wal" is not copied
+    finally:
+        db.close()
+    assert not checkpointer._thread.is_alive()
+    with contextlib.closing(sqlite3.connect(tmp_path / "file-only.db")) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 40

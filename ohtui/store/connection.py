@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ohtui.store import schema
+from ohtui.store.checkpointer import Checkpointer
 from ohtui.store.errors import StoreError
 
 logger = logging.getLogger("ohtui.store")
@@ -58,6 +59,8 @@ class Connections:
             if isinstance(error, sqlite3.Error):
                 raise self.error(error) from None
             raise
+        self.checkpointer = Checkpointer(path, self.lock, busy_timeout)
+        self.checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -100,6 +103,7 @@ class Connections:
         """The writer connection; only while holding :attr:`lock`."""
         if self._closed:
             raise StoreError(f"database {self.path} is closed")
+        self.checkpointer.wrote()
         return self._writer
 
     @contextmanager
@@ -152,6 +156,7 @@ class Connections:
                 raise self.error(error) from None
 
     def close(self) -> None:
+        self.checkpointer.close()
         with self.lock, self._pool_lock:
             if self._closed:
                 return

@@ -17,9 +17,9 @@ from ohtui.store.errors import StoreError
 APPLICATION_ID = 0x6F687475  # "ohtu"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-# Four times SQLite's default: a checkpoint (copying the WAL back into the file, two fsyncs in synchronous=NORMAL)
-# every ~3,000 single appends instead of every ~800; the append that triggers it takes ~10-30 ms longer. A background
-# checkpointer was tried: its PASSIVE checkpoints never catch up with a steady writer, so the WAL never restarts.
+# Four times SQLite's default. Checkpoints normally run on a thread of their own (ohtui/store/checkpointer.py); this
+# one, in the commit that crosses the threshold (~10-30 ms longer), is the safety net for a writer that never pauses:
+# the thread's PASSIVE checkpoints never catch up with it, so the WAL would never restart.
 WAL_AUTOCHECKPOINT_PAGES = 4000
 # After a checkpoint the WAL file is truncated down to this, so a burst does not leave a huge file behind.
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024

@@ -12,13 +12,14 @@ from concurrent.futures import Future
 from typing import Any
 
 from ohtui.server import OhtuiServer, ServerConfig
+from ohtui.server import loop as server_loop
 
 
 class EmbeddedServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.server = OhtuiServer(config)
-        self._loop = asyncio.new_event_loop()
+        self._loop = server_loop.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ohtui-embedded-server", daemon=True)
         self.url: str | None = None
         self.key: str | None = None
