@@ -224,3 +224,8 @@ async def test_a_malformed_line_in_a_batch_is_counted_and_the_rest_is_kept(tmp_p
         assert [event.id for event in events] == [4] and texts == [good]
         connection._store(events, texts)
         assert store.get(4).message == "hi" and [row.json for row in store.search_raw()] == [good]
+        # A binary batch with a line that is not UTF-8: that line is counted, the others are kept.
+        lines = connection._lines(good.replace('"id":4', '"id":5').encode() + b"\n\xff\xfe{}\n" + b"{}")
+        assert connection.malformed_frames == 4
+        assert lines == [good.replace('"id":4', '"id":5'), "{}"]
+        assert connection._lines("a\nb") == ["a", "b"]  # what older ohtui servers sent

@@ -212,8 +212,8 @@ class TestReplay:
                 lines: list[str] = []
                 while not lines or json.loads(lines[-1])["id"] < 11:
                     batch = await asyncio.wait_for(batches.get(), 10)
-                    assert isinstance(batch, str)
-                    lines += batch.split("\n")
+                    assert isinstance(batch, bytes)  # a binary attachment: no JSON string escaping on the way
+                    lines += batch.decode().split("\n")
             finally:
                 await client.close()
             stored = [row.json for row in server.db.events("seeded").search_raw()]

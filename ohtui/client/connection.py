@@ -335,8 +335,8 @@ class Connection:
                     events, texts = [], []
                     self._repair_wanted.set()
                 elif isinstance(item, tuple) and item[0] == "batch":
-                    if isinstance(item[1], str):
-                        for line in item[1].split("\n"):
+                    if isinstance(item[1], (bytes, str)):
+                        for line in self._lines(item[1]):
                             self._classify_line(line, events, texts)
                         continue
                     for payload in item[1] if isinstance(item[1], list) else [item[1]]:
@@ -344,6 +344,23 @@ class Connection:
                 else:
                     self._classify(item, events, texts)
             self._store(events, texts)
+
+    def _lines(self, batch: bytes | str) -> list[str]:
+        """The events of a batch sent as lines of JSON (a binary attachment; older ohtui servers sent a string)."""
+        if isinstance(batch, str):
+            return batch.split("\n")
+        try:
+            return batch.decode().split("\n")
+        except UnicodeDecodeError:
+            # Keep every line that decodes; the others are counted, and gap repair fetches those events again.
+            lines: list[str] = []
+            for raw in batch.split(b"\n"):
+                try:
+                    lines.append(raw.decode())
+                except UnicodeDecodeError as error:
+                    self.malformed_frames += 1
+                    log.warning("ignored an event that is not UTF-8 in a batch from %s: %s", self.url, error)
+            return lines
 
     def _classify_line(self, line: str, events: list[Event], texts: list[str | None]) -> None:
         """One event of an ``oh_events`` batch sent as lines of JSON: parsed from its text, stored as that text."""
@@ -501,6 +518,8 @@ def _frame_size(item: Any) -> int:
             return len(item[1])
         if isinstance(item[1], str):
             return item[1].count("\n") + 1
+        if isinstance(item[1], bytes):
+            return item[1].count(b"\n") + 1
     return 1
 
 

@@ -11,7 +11,6 @@ a client that stops reading makes the server hold at most about two chunks for i
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import socketio
@@ -75,15 +74,21 @@ class ReplaySender:
         batch, size = self._batch, self._batch_size
         self._batch, self._batch_size = [], 0
         if self._as_lines:
-            # One string of newline-separated events (compact JSON has no raw newline): the client parses each
-            # event straight from its text and stores that text, instead of loading dicts and encoding them again.
-            await self._emit("oh_events", json.dumps("\n".join(batch)), size)
+            # The events' JSON, one per line (compact JSON has no raw newline), as a binary attachment: the client
+            # parses each event straight from its text and stores that text; nothing is escaped into a JSON string
+            # on the way (which cost the server about as much as the rest of the replay, and the client a decode).
+            data = "\n".join(batch).encode()
+            await self._sio.emit("oh_events", data, to=self.sid)
+            await self._sent(size)
         else:
             await self._emit("oh_events", "[" + ",".join(batch) + "]", size)
 
     async def _emit(self, name: str, data_json: str, size: int) -> None:
         if self._eio_sid is not None:
             await send_event(self._sio, (self._eio_sid,), name, data_json)
+        await self._sent(size)
+
+    async def _sent(self, size: int) -> None:
         self.frames += 1
         self._unflushed += size
         if self._unflushed >= self._chunk_bytes:
