@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -76,6 +76,21 @@ class Target:
     resume_latest: bool = False
     display_url: str | None = None
     """How the connection pane names the server (default: its URL)."""
+
+
+_Handler = Callable[[Any, Any], None]
+
+
+def _while_running(handler: _Handler) -> _Handler:
+    """A session message that arrives while the app shuts down (its widgets going or gone) is dropped: closing the
+    session at exit reports the connection's last changes, and nothing is left to show them."""
+
+    @wraps(handler)
+    def guarded(app: Any, message: Any) -> None:
+        if app.is_running:
+            handler(app, message)
+
+    return guarded
 
 
 class OhtuiApp(App[int]):
@@ -277,6 +292,7 @@ class OhtuiApp(App[int]):
 
     # -- messages from the session ------------------------------------------------------------------------------
     @on(ConversationOpened)
+    @_while_running
     def _conversation_opened(self, message: ConversationOpened) -> None:
         self.call_after_refresh(self._touch)
         self.event_log.clear()
@@ -284,6 +300,7 @@ class OhtuiApp(App[int]):
         self.sub_title = message.conversation_id
 
     @on(EventsArrived)
+    @_while_running
     def _events_arrived(self, message: EventsArrived) -> None:
         self.call_after_refresh(self._touch)
         self.event_log.add_events(message.events)
@@ -304,6 +321,7 @@ class OhtuiApp(App[int]):
             self.chat.focus()
 
     @on(ConnectionStatusChanged)
+    @_while_running
     def _connection_changed(self, message: ConnectionStatusChanged) -> None:
         self.call_after_refresh(self._touch)
         status = message.status
@@ -311,6 +329,7 @@ class OhtuiApp(App[int]):
         self.chat.set_pending(status.counters.sends_pending, offline=status.state is not ConnectionState.CONNECTED)
 
     @on(StatusReceived)
+    @_while_running
     def _status_received(self, message: StatusReceived) -> None:
         self.call_after_refresh(self._touch)
         if message.status.conversation_title is not None:
@@ -321,6 +340,7 @@ class OhtuiApp(App[int]):
             self.notify(message.status.message or message.status.id or "error", severity="error", timeout=8)
 
     @on(ServerErrorReceived)
+    @_while_running
     def _server_error(self, message: ServerErrorReceived) -> None:
         self.call_after_refresh(self._touch)
         self.notify(f"server: {message.frame.message}", severity="error", timeout=8)
