@@ -146,11 +146,13 @@ def _derived(results: dict[str, list[dict[str, Any]]]) -> None:
 
 
 def _machine() -> str:
+    from ohtui.server.loop import loop_name
+
     load = os.getloadavg()
     return (
         f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), Python {platform.python_version()} "
-        f"({platform.python_implementation()}), {platform.system()} {platform.release()}; load average at start "
-        f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
+        f"({platform.python_implementation()}), {platform.system()} {platform.release()}; server event loop "
+        f"{loop_name()} (as `ohtui serve`); load average at start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
     )
 
 
