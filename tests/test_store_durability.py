@@ -346,3 +346,15 @@ def test_checkpoints_run_on_their_own_thread_and_stop_with_the_database(tmp_path
     assert not checkpointer._thread.is_alive()
     with contextlib.closing(sqlite3.connect(tmp_path / "file-only.db")) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 40
+
+
+def test_closing_right_after_a_long_write_stops_the_checkpoint_thread(tmp_path: Path) -> None:
+    """The thread wakes on the write, waits for the writer's lock, then clears its wake-up; a close that lands just
+    before that clear must still stop it (it once waited out close's 10 s join instead)."""
+    db = Database(tmp_path / "ohtui.db")
+    checkpointer = db._conns.checkpointer
+    try:
+        db.events("c").append_many([CmdRunAction(command=f"echo {n}") for n in range(5000)])  # longer than its delay
+    finally:
+        db.close()
+    assert not checkpointer._thread.is_alive()

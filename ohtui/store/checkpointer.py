@@ -67,7 +67,9 @@ class Checkpointer:
             logger.warning("%s: no background checkpoints (%s); the writer checkpoints instead", self.path, error)
             return
         try:
-            while True:
+            # Checked at the top too: a close() that lands between the wait and the clear below has its wake-up
+            # cleared away, and must not leave this thread waiting for a write that never comes.
+            while not self._stopping.is_set():
                 self._wrote.wait()
                 if self._stopping.wait(self._delay):
                     return
