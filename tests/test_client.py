@@ -193,19 +193,22 @@ def _port(server: OhtuiServer) -> int:
 
 async def test_history_arrives_as_lines_and_is_mirrored_byte_for_byte(tmp_path: Path) -> None:
     """ohtui's client asks for batches as lines of JSON: each event is parsed from its text and stored as that text,
-    so the mirror holds exactly what the server stored (several ~256 KB batches here)."""
+    so the mirror holds exactly what the server stored. More batches than the server sends unacknowledged: the
+    client acknowledges each once it is stored."""
     from ohtui.protocol import event_from_dict
+    from ohtui.server.replay import BATCH_BYTES, UNACKNOWLEDGED
     from tests.samples import load_samples
 
     samples = [event_from_dict({k: v for k, v in raw.items() if k != "id"}) for _, raw in load_samples()]
     with Database(tmp_path / "server" / "ohtui.db") as seed:
-        seed.events("c").append_many(samples * 30)
+        seed.events("c").append_many(samples * 200)
     async with running_server(tmp_path) as server, client_for(server.url, tmp_path, server.key) as (conn, store, log):
         await log.wait_for(ConnectionState.CONNECTED)
         await wait_settled(server, "c", store)
         served = [(row.id, row.json) for row in server.db.events("c").search_raw()]
         mirrored = [(row.id, row.json) for row in store.search_raw()]
-    assert len(served) >= len(samples) * 30
+    assert len(served) >= len(samples) * 200
+    assert sum(len(text) for _, text in served) > 2 * UNACKNOWLEDGED * BATCH_BYTES
     assert mirrored == served
     assert conn.malformed_frames == 0
 

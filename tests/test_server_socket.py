@@ -26,7 +26,7 @@ from ohtui.protocol import (
 )
 from ohtui.server import OhtuiServer, ServerConfig
 from ohtui.store import Database
-from tests.socket_helpers import V0Client, is_state, running_server, v0_client
+from tests.socket_helpers import WAIT, V0Client, is_state, running_server, v0_client
 
 
 async def refused(url: str, **query: Any) -> Any:
@@ -218,6 +218,37 @@ class TestReplay:
                 await client.close()
             stored = [row.json for row in server.db.events("seeded").search_raw()]
         assert lines == stored
+
+    async def test_batches_as_lines_wait_for_the_client_to_store_them(self, tmp_path: Path) -> None:
+        """At most UNACKNOWLEDGED batches go out before the client acknowledges one (ohtui's client does once it has
+        stored it): a client that reads but never stores gets that many, then is disconnected as stalled."""
+        from ohtui.protocol import event_from_dict
+        from ohtui.server.replay import UNACKNOWLEDGED
+        from tests.samples import load_samples
+
+        samples = [event_from_dict({k: v for k, v in raw.items() if k != "id"}) for _, raw in load_samples()]
+        with Database(tmp_path / "server" / "ohtui.db") as seed:
+            seed.events("long").append_many(samples * 200)  # a dozen batches
+        received: list[bytes] = []
+        never = asyncio.Event()
+        client = V0Client()
+
+        async def never_stored(data: bytes) -> bool:
+            received.append(data)
+            await never.wait()  # no acknowledgement
+            return True
+
+        client.sio.on("oh_events", never_stored)
+        # The replay gives up on a client after ping interval + timeout without progress.
+        async with running_server(tmp_path, ping_interval=0.3, ping_timeout=0.5) as server:
+            query = {"conversation_id": "long", "ohtui_batch": 1, "ohtui_batch_format": "lines"}
+            await client.connect(server.url, session_api_key=server.key, **query)
+            try:
+                await asyncio.wait_for(client.disconnected.wait(), WAIT)
+            finally:
+                never.set()
+                await client.close()
+        assert len(received) == UNACKNOWLEDGED
 
 
 class TestLiveFlow:

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -115,6 +116,7 @@ class Connection:
         self._refresh_handle: asyncio.TimerHandle | None = None
         self._pings_supported = True
         self.malformed_frames = 0
+        self._unstored_batches: set[asyncio.Future[None]] = set()
 
     # -- public -----------------------------------------------------------------------------------------------
     @property
@@ -241,7 +243,7 @@ class Connection:
         refusal: list[str] = []
         sio = _SocketClient(reconnection=False, handle_sigint=False)
         sio.on("oh_event", lambda data: self._frames.put_nowait((generation, data)))
-        sio.on("oh_events", lambda data: self._frames.put_nowait((generation, ("batch", data))))
+        sio.on("oh_events", partial(self._on_batch, generation))
         sio.on("connect", lambda: self._frames.put_nowait((generation, _REPLAY_DONE)))
         sio.on("connect_error", lambda data=None: _note_refusal(data, refusal))
         sio.on("disconnect", lambda *args: self._on_disconnect(generation))
@@ -275,6 +277,25 @@ class Connection:
             lost.cancel()
         return None
 
+    async def _on_batch(self, generation: int, data: Any) -> bool:
+        """An ``oh_events`` frame: queued for the consumer, acknowledged once it is stored. An ohtui server sends the
+        next history batch only while few are unacknowledged, so a client that parses slower than the server reads
+        holds a few batches in memory, not the whole history."""
+        stored = asyncio.get_running_loop().create_future()
+        self._unstored_batches.add(stored)
+        self._frames.put_nowait((generation, ("batch", data, stored)))
+        try:
+            await stored
+        finally:
+            self._unstored_batches.discard(stored)
+        return True
+
+    def _release_batches(self) -> None:
+        """Answer every batch still waiting for the store (the connection is being dropped)."""
+        for stored in list(self._unstored_batches):
+            if not stored.done():
+                stored.set_result(None)
+
     def _on_disconnect(self, generation: int) -> None:
         if generation == self._generation:
             self._disconnected.set()
@@ -287,6 +308,7 @@ class Connection:
             self._tasks.append(asyncio.create_task(self._ping(self._generation), name="ohtui-client-ping"))
 
     async def _drop_client(self) -> None:
+        self._release_batches()
         sio, self._sio = self._sio, None
         if sio is not None:
             with contextlib.suppress(Exception):
@@ -325,25 +347,34 @@ class Connection:
                 frame = self._frames.get_nowait()
                 batch.append(frame)
                 size += _frame_size(frame[1])
-            events: list[Event] = []
-            texts: list[str | None] = []  # the JSON each event was parsed from, where the server sent text
-            for generation, item in batch:
-                if generation != self._generation:
-                    continue  # from a client already dropped; its events come again with the next replay
-                if item is _REPLAY_DONE:
-                    self._store(events, texts)
-                    events, texts = [], []
-                    self._repair_wanted.set()
-                elif isinstance(item, tuple) and item[0] == "batch":
-                    if isinstance(item[1], (bytes, str)):
-                        for line in self._lines(item[1]):
-                            self._classify_line(line, events, texts)
-                        continue
-                    for payload in item[1] if isinstance(item[1], list) else [item[1]]:
-                        self._classify(payload, events, texts)
-                else:
-                    self._classify(item, events, texts)
-            self._store(events, texts)
+            try:
+                self._apply(batch)
+            finally:
+                for _, item in batch:  # acknowledged now: stored (or dropped, from a client gone)
+                    if isinstance(item, tuple) and item[0] == "batch" and not item[2].done():
+                        item[2].set_result(None)
+
+    def _apply(self, frames: list[tuple[int, Any]]) -> None:
+        """Store the events of these frames in one transaction (two when the replay's end is among them)."""
+        events: list[Event] = []
+        texts: list[str | None] = []  # the JSON each event was parsed from, where the server sent text
+        for generation, item in frames:
+            if generation != self._generation:
+                continue  # from a client already dropped; its events come again with the next replay
+            if item is _REPLAY_DONE:
+                self._store(events, texts)
+                events, texts = [], []
+                self._repair_wanted.set()
+            elif isinstance(item, tuple) and item[0] == "batch":
+                if isinstance(item[1], (bytes, str)):
+                    for line in self._lines(item[1]):
+                        self._classify_line(line, events, texts)
+                    continue
+                for payload in item[1] if isinstance(item[1], list) else [item[1]]:
+                    self._classify(payload, events, texts)
+            else:
+                self._classify(item, events, texts)
+        self._store(events, texts)
 
     def _lines(self, batch: bytes | str) -> list[str]:
         """The events of a batch sent as lines of JSON (a binary attachment; older ohtui servers sent a string)."""

@@ -6,6 +6,10 @@ replay neither parses nor re-serializes them.
 Sending has no backpressure: Engine.IO queues whatever it is given. After every ``chunk_bytes`` this sender waits
 until the socket's writer has taken everything queued; the writer takes more only after writing what it holds, so
 a client that stops reading makes the server hold at most about two chunks for it, and then the replay waits.
+
+Batches sent as lines (ohtui's client) also ask for an acknowledgement, which ohtui's client gives once it has
+stored the batch; at most :data:`UNACKNOWLEDGED` batches go out unacknowledged. A client that reads fast and parses
+slowly would otherwise receive (and hold in memory) the whole history before it had stored a tenth of it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from ohtui.server.packets import eio_sid_of, send_event
 BATCH_BYTES = 256 * 1024
 """An ``oh_events`` frame stays around this size, well under 1 MiB (and aiohttp's 4 MiB message limit)."""
 CHUNK_BYTES = 512 * 1024
+UNACKNOWLEDGED = 4
+"""Batches (as lines) a client may have received and not yet stored: about 1 MB."""
 
 
 class ReplayStalled(RuntimeError):
@@ -49,6 +55,8 @@ class ReplaySender:
         self._batch: list[str] = []
         self._batch_size = 0
         self._unflushed = 0
+        self._unacknowledged = 0
+        self._acknowledged = asyncio.Event()
         self.frames = 0
         self.events = 0
 
@@ -78,7 +86,9 @@ class ReplaySender:
             # parses each event straight from its text and stores that text; nothing is escaped into a JSON string
             # on the way (which cost the server about as much as the rest of the replay, and the client a decode).
             data = "\n".join(batch).encode()
-            await self._sio.emit("oh_events", data, to=self.sid)
+            await self._window_open()
+            self._unacknowledged += 1
+            await self._sio.emit("oh_events", data, to=self.sid, callback=self._on_stored)
             await self._sent(size)
         else:
             await self._emit("oh_events", "[" + ",".join(batch) + "]", size)
@@ -93,6 +103,20 @@ class ReplaySender:
         self._unflushed += size
         if self._unflushed >= self._chunk_bytes:
             await self._drained()
+
+    def _on_stored(self, *answer: Any) -> None:
+        self._unacknowledged -= 1
+        self._acknowledged.set()
+
+    async def _window_open(self) -> None:
+        while self._unacknowledged >= UNACKNOWLEDGED:
+            self._acknowledged.clear()
+            try:
+                await asyncio.wait_for(self._acknowledged.wait(), self._stall_timeout)
+            except TimeoutError:
+                raise ReplayStalled(
+                    f"the client stored no history batch for {self._stall_timeout:g} s during replay"
+                ) from None
 
     async def _drained(self) -> None:
         self._unflushed = 0
