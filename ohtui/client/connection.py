@@ -343,7 +343,9 @@ class Connection:
             # Whatever else has arrived, up to about _MAX_BATCH events (an oh_events frame holds hundreds): one
             # transaction for all of it, and the loop (the UI's, in the app) gets a turn between batches.
             size = _frame_size(batch[0][1])
-            while not self._frames.empty() and size < _MAX_BATCH:
+            # An oh_events frame ends the group: it is acknowledged once stored, and the server sends the next
+            # history batch only then, so it is stored without waiting for the frames queued behind it.
+            while not self._frames.empty() and size < _MAX_BATCH and not _is_batch(batch[-1][1]):
                 frame = self._frames.get_nowait()
                 batch.append(frame)
                 size += _frame_size(frame[1])
@@ -540,6 +542,10 @@ class Connection:
         """Counters change per event: report them at most every ``_COUNTER_REFRESH`` seconds."""
         if self._refresh_handle is None:
             self._refresh_handle = asyncio.get_running_loop().call_later(_COUNTER_REFRESH, self._publish)
+
+
+def _is_batch(item: Any) -> bool:
+    return isinstance(item, tuple) and item[0] == "batch"
 
 
 def _frame_size(item: Any) -> int:
