@@ -353,7 +353,7 @@ class Connection:
                 self._apply(batch)
             finally:
                 for _, item in batch:  # acknowledged now: stored (or dropped, from a client gone)
-                    if isinstance(item, tuple) and item[0] == "batch" and not item[2].done():
+                    if _is_batch(item) and not item[2].done():
                         item[2].set_result(None)
 
     def _apply(self, frames: list[tuple[int, Any]]) -> None:
@@ -367,7 +367,7 @@ class Connection:
                 self._store(events, texts)
                 events, texts = [], []
                 self._repair_wanted.set()
-            elif isinstance(item, tuple) and item[0] == "batch":
+            elif _is_batch(item):
                 if isinstance(item[1], (bytes, str)):
                     for line in self._lines(item[1]):
                         self._classify_line(line, events, texts)
@@ -391,21 +391,23 @@ class Connection:
                 try:
                     lines.append(raw.decode())
                 except UnicodeDecodeError as error:
-                    self.malformed_frames += 1
-                    log.warning("ignored an event that is not UTF-8 in a batch from %s: %s", self.url, error)
+                    self._ignore("an event that is not UTF-8 in a batch", error)
             return lines
+
+    def _ignore(self, what: str, problem: Exception | None = None) -> None:
+        """Count and log something from the server that cannot be stored (gap repair fetches events it leaves out)."""
+        self.malformed_frames += 1
+        log.warning("ignored %s from %s%s", what, self.url, f": {problem}" if problem is not None else "")
 
     def _classify_line(self, line: str, events: list[Event], texts: list[str | None]) -> None:
         """One event of an ``oh_events`` batch sent as lines of JSON: parsed from its text, stored as that text."""
         try:
             event = event_from_json(line)
         except ProtocolError as error:
-            self.malformed_frames += 1
-            log.warning("ignored a malformed event in a batch from %s: %s", self.url, error)
+            self._ignore("a malformed event in a batch", error)
             return
         if event.id is None or event.id < 0:
-            self.malformed_frames += 1
-            log.warning("ignored a batched event without a valid id (%r) from %s", event.id, self.url)
+            self._ignore(f"a batched event without a valid id ({event.id!r})")
             return
         events.append(event)
         texts.append(line)
@@ -415,8 +417,7 @@ class Connection:
         try:
             frame = parse_frame(payload)
         except ProtocolError as error:
-            self.malformed_frames += 1
-            log.warning("ignored a malformed frame from %s: %s", self.url, error)
+            self._ignore("a malformed frame", error)
             return
         if isinstance(frame, StatusUpdate):
             if self._on_status is not None:
@@ -428,8 +429,7 @@ class Connection:
             if self._on_unstored is not None:
                 self._on_unstored(frame)  # e.g. the id-less "stopped" a closing upstream session sends
         elif frame.id < 0:
-            self.malformed_frames += 1
-            log.warning("ignored an event with the invalid id %d from %s", frame.id, self.url)
+            self._ignore(f"an event with the invalid id {frame.id}")
         else:
             events.append(frame)
             texts.append(None)
@@ -545,12 +545,13 @@ class Connection:
 
 
 def _is_batch(item: Any) -> bool:
+    """An ``oh_events`` frame as queued: ``("batch", data, stored)``."""
     return isinstance(item, tuple) and item[0] == "batch"
 
 
 def _frame_size(item: Any) -> int:
     """How many events a queued frame holds (an ``oh_events`` batch holds many)."""
-    if isinstance(item, tuple) and item[0] == "batch":
+    if _is_batch(item):
         if isinstance(item[1], list):
             return len(item[1])
         if isinstance(item[1], str):
