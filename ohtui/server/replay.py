@@ -15,6 +15,7 @@ slowly would otherwise receive (and hold in memory) the whole history before it 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import socketio
@@ -111,22 +112,21 @@ class ReplaySender:
     async def _window_open(self) -> None:
         while self._unacknowledged >= UNACKNOWLEDGED:
             self._acknowledged.clear()
-            try:
-                await asyncio.wait_for(self._acknowledged.wait(), self._stall_timeout)
-            except TimeoutError:
-                raise ReplayStalled(
-                    f"the client stored no history batch for {self._stall_timeout:g} s during replay"
-                ) from None
+            await self._unless_stalled(self._acknowledged.wait(), "stored no history batch")
 
     async def _drained(self) -> None:
         self._unflushed = 0
         queue = self._outgoing_queue()
         if queue is None:
             return
+        await self._unless_stalled(queue.join(), "read nothing")
+
+    async def _unless_stalled(self, progress: Awaitable[Any], stalled: str) -> None:
+        """Wait for the client's ``progress``; :class:`ReplayStalled` if it makes none within the stall timeout."""
         try:
-            await asyncio.wait_for(queue.join(), self._stall_timeout)
+            await asyncio.wait_for(progress, self._stall_timeout)
         except TimeoutError:
-            raise ReplayStalled(f"the client read nothing for {self._stall_timeout:g} s during replay") from None
+            raise ReplayStalled(f"the client {stalled} for {self._stall_timeout:g} s during replay") from None
 
     def _outgoing_queue(self) -> asyncio.Queue[Any] | None:
         """Engine.IO's per-socket send queue (not public API: without it, replay runs without backpressure)."""
