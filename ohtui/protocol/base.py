@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, ClassVar, Self, TypeVar
@@ -144,7 +145,7 @@ class Event(WireModel):
         if not key:
             return data
         if key not in data:
-            data = _nest(data, cls.model_fields, key)
+            data = _nest(data, cls.shared_fields_set, key)
         return cls.upgrade(data)
 
     @classmethod
@@ -223,7 +224,7 @@ class Event(WireModel):
         return copied
 
 
-def _nest(data: dict[str, Any], top_fields: Mapping[str, object], key: str) -> dict[str, Any]:
+def _nest(data: dict[str, Any], top_fields: AbstractSet[str], key: str) -> dict[str, Any]:
     top = {k: v for k, v in data.items() if k in top_fields}
     top[key] = {k: v for k, v in data.items() if k not in top_fields}
     return top
