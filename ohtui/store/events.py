@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain, islice
 from typing import NamedTuple
 
 from ohtui.protocol import Event, EventSource, ProtocolError, event_from_json, event_to_json
@@ -373,29 +374,11 @@ class EventStore:
         # The newest part of the range may be held parsed (:data:`_RECENT`): read from there, the rest from SQLite.
         cached = self._recent_upto(start_id, end_id)
         if cached:
-            found = 0
-            if reverse:
-                for event in reversed(cached):
-                    if flt is None or flt.include(event):
-                        yield event
-                        found += 1
-                        if limit is not None and found >= limit:
-                            return
+            newest = [event for event in cached if flt is None or flt.include(event)]
             cached_from = cached[0].id
             assert cached_from is not None
-            rest = self._search(start_id, cached_from - 1, reverse, flt, None if limit is None else limit - found)
-            if reverse:
-                yield from rest
-                return
-            for event in rest:
-                yield event
-                found += 1
-            for event in cached:
-                if flt is None or flt.include(event):
-                    if limit is not None and found >= limit:
-                        return
-                    yield event
-                    found += 1
+            older = self._search(start_id, cached_from - 1, reverse, flt, limit)  # read lazily, chunk by chunk
+            yield from islice(chain(reversed(newest), older) if reverse else chain(older, newest), limit)
             return
         conditions, params = sql_conditions(flt) if flt is not None else ([], [])
         where = " AND ".join(["key BETWEEN ? AND ?", *conditions])
