@@ -6,7 +6,9 @@ runner. Figures:
 * time to ingest 100,000 events into :class:`~ohtui.tui.widgets.EventLog` in one batch (a replay) and draw the
   first screen (target ≤ 2 s);
 * peak RSS of the whole process with those events alive (target ≤ 200 MB), and the part the log itself adds;
-* the time from a key press (cursor up) to the screen being updated while 5,000 events/s arrive (target ≤ 100 ms).
+* the time from a key press (cursor up) to the screen being updated while 5,000 events/s arrive (target ≤ 100 ms);
+* the garbage collector's pauses over the ingest and the stream (the longest one, and how many were full passes),
+  and what one full pass costs once the log holds the conversation: a full pass walks every object it tracks.
 
 Events are parsed from wire dicts, as the client produces them: a user message, an agent command and its output,
 a file read and its content, an agent markdown reply, state changes. Numbers depend on the machine; nothing here
@@ -142,6 +144,33 @@ def _row(figure: str, value: float, unit: str, target: float | None = None, note
     }
 
 
+class _CollectorPauses:
+    """Every garbage collection while installed (``gc.callbacks``): its duration and whether it was a full pass."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self.full = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.pauses.append(time.perf_counter() - self._started)
+        self.full += info["generation"] == 2
+
+    def __enter__(self) -> _CollectorPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+
 async def _measure(count: int, stream_seconds: float) -> list[Row]:
     rss_start = _rss_mb()
     parsed = list(_events(0, count))
@@ -149,6 +178,24 @@ async def _measure(count: int, stream_seconds: float) -> list[Row]:
     rss_events = _rss_mb()
     rows: list[Row] = []
     app = _BenchApp()
+    with _CollectorPauses() as collector:
+        rows += await _drive(app, parsed, count, stream_seconds, rss_start, rss_events, collector)
+    pauses = collector.pauses
+    note = f"{len(pauses)} collections, {collector.full} of them full; {sum(pauses) * 1000:,.0f} ms in all"
+    rows.append(_row("longest garbage-collection pause, ingest and stream", max(pauses) * 1000, "ms", note=note))
+    return rows
+
+
+async def _drive(
+    app: _BenchApp,
+    parsed: list[Event],
+    count: int,
+    stream_seconds: float,
+    rss_start: float,
+    rss_events: float,
+    collector: _CollectorPauses,
+) -> list[Row]:
+    rows: list[Row] = []
     async with app.run_test(size=(120, 40)) as pilot:
         log = app.query_one(EventLog)
         await pilot.pause()
@@ -210,6 +257,12 @@ async def _measure(count: int, stream_seconds: float) -> list[Row]:
         note = f"{len(latencies)} presses while {achieved:,.0f} events/s arrived"
         rows.append(_row("key press to screen update, median", statistics.median(latencies), "ms", 100.0, note))
         rows.append(_row("key press to screen update, max", max(latencies), "ms", note="same run"))
+        collector.stop()  # the pass measured next is not one of the pauses above
+        started = time.perf_counter()
+        gc.collect()
+        full_pass = (time.perf_counter() - started) * 1000
+        note = f"{len(gc.get_objects()):,} objects tracked, {gc.get_freeze_count():,} frozen"
+        rows.append(_row("one full garbage collection, the log holding the conversation", full_pass, "ms", note=note))
     return rows
 
 

@@ -18,6 +18,7 @@ from ohtui import __version__
 
 if TYPE_CHECKING:
     from ohtui.config import Settings
+    from ohtui.tui.app import OhtuiApp
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,15 @@ def _run_ui(args: argparse.Namespace) -> int:
         confirmation_mode=settings.confirmation_mode,
     )
     target = Target(conversation_id=args.conversation, resume_latest=args.resume)
-    app = OhtuiApp(target, settings, server_config=server_config, notice=agents.notice)
+    return _run_app(OhtuiApp(target, settings, server_config=server_config, notice=agents.notice))
+
+
+def _run_app(app: OhtuiApp) -> int:
+    """Run the UI. What start-up built (modules, classes, settings) lives as long as the process: it goes to the
+    collector's permanent generation first, so that no full pass walks it again (ohtui/tui/heap.py)."""
+    from ohtui.tui.heap import freeze_long_lived
+
+    freeze_long_lived()
     return app.run() or 0
 
 
@@ -254,7 +263,7 @@ def _run_connect(args: argparse.Namespace) -> int:
     settings = _settings(args)
     key = args.key or key_from_environment()
     target = Target(url=args.url.rstrip("/"), key=key, conversation_id=args.conversation, resume_latest=args.resume)
-    return OhtuiApp(target, settings).run() or 0
+    return _run_app(OhtuiApp(target, settings))
 
 
 def _config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -32,6 +32,7 @@ from textual.strip import Strip
 
 from ohtui.protocol import AgentState, AgentStateChangedObservation, Event, EventSource, MessageAction, OpaqueEvent
 from ohtui.protocol.summary import clean, clock_time, kind_label, state_label, summary
+from ohtui.tui.heap import HeldCounter
 from ohtui.tui.widgets.event_rows import (
     SOURCE_ALIASES,
     RowKind,
@@ -257,6 +258,7 @@ class EventLog(ScrollView, can_focus=True):
         self._strips: LRUCache[int, tuple[tuple[int, int, int], list[Strip]]] = LRUCache(4096)
         self._style_generation = 0
         self._styles: dict[str, Style] = {}
+        self._held = HeldCounter()
 
     # ------------------------------------------------------------------ public API
 
@@ -326,6 +328,7 @@ class EventLog(ScrollView, can_focus=True):
         before = len(self._view)
         for event in batch:
             self._ingest(event)
+        self._held.held(len(batch))  # a long conversation's events leave the collector's full passes (tui/heap.py)
         added = len(self._view) - before
         self._matches_stale = True
         if not self._following and added > 0:
