@@ -28,10 +28,12 @@ CHILD = r"""
 import asyncio, json, sys, time
 from pathlib import Path
 marks = {}
-from ohtui.client.status import ConnectionState
-from ohtui.protocol import AgentState
-from ohtui.server import ServerConfig
-from ohtui.tui.app import OhtuiApp
+from ohtui.tui.heap import start_up
+with start_up():  # as ohtui's entry point imports and builds the app (ohtui/cli.py)
+    from ohtui.client.status import ConnectionState
+    from ohtui.protocol import AgentState
+    from ohtui.server import ServerConfig
+    from ohtui.tui.app import OhtuiApp
 marks["imported"] = time.time()
 
 async def main(data):

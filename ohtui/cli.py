@@ -188,6 +188,14 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
 
 def _run_ui(args: argparse.Namespace) -> int:
     """Plain ``ohtui``: the UI on an embedded server (127.0.0.1, a free port, a random key)."""
+    from ohtui.tui.heap import start_up
+
+    with start_up():
+        app = _embedded_app(args)
+    return app.run() or 0
+
+
+def _embedded_app(args: argparse.Namespace) -> OhtuiApp:
     from ohtui.server import ServerConfig
     from ohtui.tui.app import OhtuiApp, Target
 
@@ -206,16 +214,7 @@ def _run_ui(args: argparse.Namespace) -> int:
         confirmation_mode=settings.confirmation_mode,
     )
     target = Target(conversation_id=args.conversation, resume_latest=args.resume)
-    return _run_app(OhtuiApp(target, settings, server_config=server_config, notice=agents.notice))
-
-
-def _run_app(app: OhtuiApp) -> int:
-    """Run the UI. What start-up built (modules, classes, settings) lives as long as the process: it goes to the
-    collector's permanent generation first, so that no full pass walks it again (ohtui/tui/heap.py)."""
-    from ohtui.tui.heap import freeze_long_lived
-
-    freeze_long_lived()
-    return app.run() or 0
+    return OhtuiApp(target, settings, server_config=server_config, notice=agents.notice)
 
 
 @dataclass(frozen=True)
@@ -257,13 +256,21 @@ def _connect_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_connect(args: argparse.Namespace) -> int:
+    from ohtui.tui.heap import start_up
+
+    with start_up():
+        app = _remote_app(args)
+    return app.run() or 0
+
+
+def _remote_app(args: argparse.Namespace) -> OhtuiApp:
     from ohtui.server.app import key_from_environment
     from ohtui.tui.app import OhtuiApp, Target
 
     settings = _settings(args)
     key = args.key or key_from_environment()
     target = Target(url=args.url.rstrip("/"), key=key, conversation_id=args.conversation, resume_latest=args.resume)
-    return _run_app(OhtuiApp(target, settings))
+    return OhtuiApp(target, settings)
 
 
 def _config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from ohtui.protocol import EventSource, MessageAction
-from ohtui.tui.heap import FREEZE_EVERY, HeldCounter
+from ohtui.tui.heap import FREEZE_EVERY, HeldCounter, start_up
 from ohtui.tui.widgets.event_log import EventLog
 from tests.test_tui_event_log import TS, LogApp
 
@@ -62,3 +62,28 @@ async def test_a_long_replay_is_frozen_and_freed_when_the_log_is_cleared() -> No
         assert log.event_count == FREEZE_EVERY
         log.clear()
         assert first() is None
+
+
+def test_start_up_pauses_the_collector_then_freezes_and_restores_it() -> None:
+    assert gc.isenabled()
+    with start_up():
+        assert not gc.isenabled()
+        built = [[n] for n in range(100)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= len(built)
+
+
+def test_start_up_restores_the_collector_when_set_up_fails() -> None:
+    with pytest.raises(RuntimeError, match="no app"), start_up():
+        raise RuntimeError("no app")
+    assert gc.isenabled()
+
+
+def test_start_up_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    try:
+        with start_up():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
