@@ -43,10 +43,14 @@ class Scenario:
 
 
 async def settle(pilot: Pilot[int]) -> None:
-    """The last step of every scenario: rows drawn before the widget's styles settled are drawn again."""
+    """The last step of every scenario: the connection pane shows the counters as they are (the client publishes
+    them at most every 0.2 s), and rows drawn before the widget's styles settled are drawn again."""
     await pilot.pause()
     app = pilot.app
     assert isinstance(app, OhtuiApp)
+    connection = app.session.connection if app.session is not None else None
+    if connection is not None:
+        await _wait(app, lambda: app.connection_panel.status.counters == connection.status.counters)
     for widget in app.query("TextArea, Input"):
         widget.cursor_blink = False  # type: ignore[attr-defined]  # a blinking cursor is on or off by chance
     app.event_log.redraw()

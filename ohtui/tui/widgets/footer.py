@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -36,12 +37,13 @@ class CoalescingFooter(Footer):
             if binding.show or key == palette
         )
 
+    def compose(self) -> ComposeResult:
+        # Noted here, not when the recompose is scheduled: a recompose awaits the removal of the old keys before it
+        # composes, and the bindings may change in between.
+        self._shown = self._keys_shown() if self._bindings_ready else None
+        yield from super().compose()
+
     async def _recompose_once(self) -> None:
         self._recompose_pending = False
-        if not self.is_attached:
-            return
-        shown = self._keys_shown()
-        if shown == self._shown:
-            return
-        self._shown = shown
-        await self.recompose()
+        if self.is_attached and self._keys_shown() != self._shown:
+            await self.recompose()
