@@ -21,6 +21,10 @@ from ohtui.client.status import ConnectionChanged
 from ohtui.protocol import AgentState, ErrorFrame, Event, StatusUpdate
 from ohtui.store import Database, EventStore
 
+HISTORY_CHUNK = 2_000
+"""Events of the mirror's history per :class:`EventsArrived` when a conversation opens: about 30 ms of reading and
+parsing here, after which the UI gets a turn."""
+
 
 class EventsArrived(Message):
     """Events newly stored in the local mirror, in store order (a replay arrives as a few large batches)."""
@@ -80,20 +84,24 @@ class Session:
         self.store: EventStore | None = None
         self._pending: list[Event] = []
         self._flush_scheduled = False
+        self._holding = False
 
     @property
     def conversation_id(self) -> str | None:
         return self.connection.conversation_id if self.connection else None
 
     async def open(self, conversation_id: str) -> None:
-        """Show what the mirror already holds, then connect (which fetches only what is newer)."""
+        """Show what the mirror already holds while the connection fetches what is newer.
+
+        The history is read and posted in chunks of :data:`HISTORY_CHUNK`, the loop getting a turn between them, so
+        a long conversation opens at once and fills in (reading 100,000 events in one go froze the screen for about
+        3 s here). What the connection stores meanwhile is held back until the history before it has been posted."""
         await self._close_connection()
         store = self._db.events(conversation_id)
         self.store = store
         self._post(ConversationOpened(conversation_id))
-        known = list(store.search())
-        if known:
-            self._post(EventsArrived(known, history=True))
+        history_upto = store.latest_id()
+        self._holding = True
         store.subscribe("ui", self._on_stored)
         self.connection = Connection(
             self.url,
@@ -108,6 +116,20 @@ class Session:
             **self._connection_options,
         )
         await self.connection.start()
+        await self._post_history(store, history_upto)
+        self._holding = False
+        self._flush()
+
+    async def _post_history(self, store: EventStore, upto: int) -> None:
+        chunk: list[Event] = []
+        for event in store.search(0, upto):
+            chunk.append(event)
+            if len(chunk) >= HISTORY_CHUNK:
+                self._post(EventsArrived(chunk, history=True))
+                chunk = []
+                await asyncio.sleep(0)  # the UI handles the chunk, paints, reads keys
+        if chunk:
+            self._post(EventsArrived(chunk, history=True))
 
     def _on_stored(self, event: Event) -> None:
         """Store subscriber: coalesce events stored in one loop iteration into one message."""
@@ -118,6 +140,8 @@ class Session:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._holding:
+            return  # posted once the history is (open() flushes then)
         batch, self._pending = self._pending, []
         if batch:
             self._post(EventsArrived(batch))
@@ -151,6 +175,7 @@ class Session:
             self.store.unsubscribe("ui")
             self.store = None
         self._pending = []
+        self._holding = False
 
     async def close(self) -> None:
         await self._close_connection()
