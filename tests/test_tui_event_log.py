@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rich.style import Style
@@ -21,7 +22,7 @@ from ohtui.protocol import (
     SystemMessageAction,
     event_from_dict,
 )
-from ohtui.tui.widgets.event_log import EventLog
+from ohtui.tui.widgets.event_log import BURST_EVENTS, BURST_REPAINT, EventLog
 from tests.test_tui_widgets import sample_events
 
 TS = "2025-11-28T10:00:00.000000"
@@ -376,3 +377,58 @@ def test_snapshot_event_log_expanded_with_cursor(snap_compare: Any) -> None:
         pilot.app.query_one(EventLog).search("item 3")
 
     assert snap_compare(LogApp(events), terminal_size=(80, 18), run_before=expand)
+
+
+class PacedLog(EventLog):
+    """An EventLog that reports when a burst's deferred repaint has happened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repainted = asyncio.Event()
+
+    def _repaint_due(self) -> None:
+        super()._repaint_due()
+        self.repainted.set()
+
+
+class PacedApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield PacedLog()
+
+
+def burst(start: int, count: int) -> list[Event]:
+    return [message(n, f"replayed {n}") for n in range(start, start + count)]
+
+
+async def test_a_burst_repaints_at_most_every_burst_repaint_and_small_batches_at_once() -> None:
+    app = PacedApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(PacedLog)
+        log.add_events(burst(0, 1))  # a few events (a live session) are shown at once
+        height = log.virtual_size.height
+        assert height > 0
+        log.add_events(burst(1, BURST_EVENTS))  # a burst right after a repaint waits for the next one
+        assert log.event_count == BURST_EVENTS + 1  # held, and searchable, at once
+        assert log.virtual_size.height == height
+        await asyncio.wait_for(log.repainted.wait(), 5 + BURST_REPAINT)
+        assert log.virtual_size.height > height
+        await pilot.pause()
+        assert screen_text(log)[-1].rstrip().endswith(f"replayed {BURST_EVENTS}")
+        height = log.virtual_size.height
+        log.add_events(burst(BURST_EVENTS + 1, 1))  # right after the burst's repaint, one event: at once
+        assert log.virtual_size.height > height
+        await pilot.pause()
+        assert screen_text(log)[-1].rstrip().endswith(f"replayed {BURST_EVENTS + 1}")
+
+
+async def test_redraw_shows_a_pending_burst_at_once() -> None:
+    app = PacedApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(PacedLog)
+        log.add_events(burst(0, 1))
+        log.add_events(burst(1, BURST_EVENTS))
+        pending = log.virtual_size.height
+        log.redraw()
+        assert log.virtual_size.height > pending
+        await pilot.pause()
+        assert screen_text(log)[-1].rstrip().endswith(f"replayed {BURST_EVENTS}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -432,3 +433,47 @@ async def test_pending_edit_without_confirmation_state_is_shown() -> None:
         assert panel.pending is not None and panel.pending.id == 8 and panel.awaiting
         panel.update_from_event(state(9, AgentState.RUNNING))
         assert panel.pending is None
+
+
+def record_updates(root: Any) -> list[str]:
+    """The ids of the Static lines under ``root`` that are updated from now on (each update is a layout pass)."""
+    updated: list[str] = []
+    for line in root.query(Static):
+        original = line.update
+
+        def update(content: Any = "", *, layout: bool = True, line: Static = line, original: Any = original) -> None:
+            updated.append(line.id or "")
+            original(content, layout=layout)
+
+        line.update = update  # type: ignore[method-assign]
+    return updated
+
+
+async def test_new_figures_update_only_the_lines_that_change() -> None:
+    app = PanelApp("connection")
+    async with app.run_test(size=(60, 20)) as pilot:
+        panel = app.query_one(ConnectionStatusPanel)
+        connected = ConnectionChanged(ConnectionState.CONNECTED, url="http://127.0.0.1:3000", conversation_id="c0ffee")
+        panel.set_status(connected)
+        await pilot.pause()
+        updated = record_updates(panel)
+        panel.set_status(connected)
+        assert updated == []
+        panel.set_status(replace(connected, counters=ConnectionCounters(events_received=2_000)))
+        await pilot.pause()
+        assert updated == ["conn-counters"]
+        assert text_of(app, "#conn-counters") == "recv 2000 · dup 0 · gaps 0"
+        assert text_of(app, "#conn-state") == "● connected"
+
+
+async def test_the_pending_line_is_updated_only_when_its_text_changes() -> None:
+    app = PanelApp("chat")
+    async with app.run_test(size=(60, 20)) as pilot:
+        chat = app.query_one(ChatInput)
+        updated = record_updates(chat)
+        chat.set_pending(2, offline=True)
+        chat.set_pending(2, offline=True)
+        chat.set_pending(2, offline=False)
+        await pilot.pause()
+        assert updated == ["chat-pending", "chat-pending"]
+        assert text_of(app, "#chat-pending") == "◷ 2 messages queued"

@@ -105,6 +105,7 @@ class ChatInput(Vertical):
         self._draft = ""
         self._pending = 0
         self._ready = False  # children composed and mounted: safe to query
+        self._pending_text: str | None = None  # what the pending line shows
 
     def compose(self) -> ComposeResult:
         area = MessageArea(self, placeholder=self._placeholder, id="chat-area")
@@ -178,7 +179,10 @@ class ChatInput(Vertical):
             return
         noun = "message" if count == 1 else "messages"
         where = " while offline" if offline else ""
-        self.query_one("#chat-pending", Static).update(Content(f"◷ {count} {noun} queued{where}"))
+        text = f"◷ {count} {noun} queued{where}"
+        if text != self._pending_text:  # called on every connection status; an update is a layout pass
+            self._pending_text = text
+            self.query_one("#chat-pending", Static).update(Content(text))
 
     @property
     def pending(self) -> int:

@@ -106,6 +106,7 @@ class ConnectionStatusPanel(Vertical, can_focus=True):
         self._status = ConnectionChanged(ConnectionState.IDLE, url="", conversation_id="")
         self._timer: Timer | None = None
         self._ready = False  # children composed and mounted: safe to query
+        self._shown: dict[str, str] = {}  # what each line shows (see _show)
 
     @property
     def status(self) -> ConnectionChanged:
@@ -166,23 +167,19 @@ class ConnectionStatusPanel(Vertical, can_focus=True):
             return
         status = self._status
         state = status.state
-        label = self.query_one("#conn-state", Static)
+        label = self._show("#conn-state", f"{STATE_GLYPHS[state]} {state.value}")
         for each in ConnectionState:
             label.set_class(each is state, state_class(each))
-        label.update(Content(f"{STATE_GLYPHS[state]} {state.value}"))
 
-        latency = self.query_one("#conn-latency", Static)
-        latency.update(Content(f"{status.latency * 1000:.0f} ms" if status.latency is not None else ""))
+        latency = self._show("#conn-latency", f"{status.latency * 1000:.0f} ms" if status.latency is not None else "")
         latency.display = state is ConnectionState.CONNECTED and status.latency is not None
 
-        endpoint = self.query_one("#conn-endpoint", Static)
         parts = [
             part for part in (status.url, f"conv {status.conversation_id}" if status.conversation_id else "") if part
         ]
-        endpoint.update(Content(" · ".join(parts)))
+        endpoint = self._show("#conn-endpoint", " · ".join(parts))
         endpoint.display = bool(parts)
 
-        hint = self.query_one("#conn-hint", Static)
         if state is ConnectionState.REFUSED:
             hint_text = refusal_hint(status.last_error)
         elif state is ConnectionState.OFFLINE:
@@ -192,21 +189,20 @@ class ConnectionStatusPanel(Vertical, can_focus=True):
             hint_text = "r retries now"
         else:
             hint_text = ""
-        hint.update(Content(hint_text))
+        hint = self._show("#conn-hint", hint_text)
         hint.display = bool(hint_text)
 
-        error = self.query_one("#conn-error", Static)
         error_text = status.last_error or ""
         if state is ConnectionState.REFUSED and error_text:
             error_text = f"refused: {error_text}"
-        error.update(Content(error_text))
+        error = self._show("#conn-error", error_text)
         error.display = bool(error_text) and state is not ConnectionState.CONNECTED
 
         counters = status.counters
         text = f"recv {counters.events_received} · dup {counters.duplicates_dropped} · gaps {counters.gaps_repaired}"
         if counters.sends_pending:
             text += f" · queued {counters.sends_pending}"
-        self.query_one("#conn-counters", Static).update(Content(text))
+        self._show("#conn-counters", text)
 
         if self.countdown() is not None:
             if self._timer is None:
@@ -215,6 +211,15 @@ class ConnectionStatusPanel(Vertical, can_focus=True):
             self._stop_timer()
         self.refresh_countdown()
         self.refresh_bindings()
+
+    def _show(self, selector: str, text: str) -> Static:
+        """The line ``selector``, updated to ``text`` unless it shows that already: an update is a layout pass of
+        the whole screen, and the counters alone change a few times a second while events stream in."""
+        line = self.query_one(selector, Static)
+        if self._shown.get(selector) != text:
+            self._shown[selector] = text
+            line.update(Content(text))
+        return line
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "retry":

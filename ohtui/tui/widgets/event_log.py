@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
 from itertools import accumulate, islice
+from time import monotonic
 from typing import ClassVar, NamedTuple
 
 from rich.cells import cell_len
@@ -29,6 +30,7 @@ from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 
 from ohtui.protocol import AgentState, AgentStateChangedObservation, Event, EventSource, MessageAction, OpaqueEvent
 from ohtui.protocol.summary import clean, clock_time, kind_label, state_label, summary
@@ -69,6 +71,12 @@ NARROW_BELOW = 64
 """Below this many columns the time column goes, so a side-by-side layout at 80x24 keeps room for summaries."""
 
 _ID_STEP = 1024
+
+BURST_EVENTS = 200
+"""Events added since the last repaint that make a burst (a replay): the log then repaints at most every
+:data:`BURST_REPAINT` seconds. A repaint while following renders a screenful of new rows, and at the screen's 60 frames
+a second, a replay into the app spent over half its time painting rows nobody could read."""
+BURST_REPAINT = 0.25
 """Row keys are ``id * _ID_STEP + n``: events without an id sort after the highest id seen when they arrived."""
 
 _BADGES = {"user": " user  ", "agent": " agent ", "env": "  env  ", "?": "   ?   "}
@@ -259,6 +267,9 @@ class EventLog(ScrollView, can_focus=True):
         self._style_generation = 0
         self._styles: dict[str, Style] = {}
         self._held = HeldCounter()
+        self._synced_at = float("-inf")
+        self._unsynced = 0
+        self._sync_timer: Timer | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -333,7 +344,7 @@ class EventLog(ScrollView, can_focus=True):
         self._matches_stale = True
         if not self._following and added > 0:
             self._new_count += added
-        self._sync_geometry()
+        self._sync_paced(len(batch))
 
     def clear(self) -> None:
         self._rows.clear()
@@ -623,7 +634,27 @@ class EventLog(ScrollView, can_focus=True):
         text = "\n".join(text for text, _ in body_blocks(row.event, row.children or ()))
         return 1 + _wrapped_estimate(text, self._width - self._layout.body)
 
+    def _sync_paced(self, added: int) -> None:
+        """:meth:`_sync_geometry` now, or, in a burst, once :data:`BURST_REPAINT` has passed since the last one."""
+        self._unsynced += added
+        if self._sync_timer is not None:
+            return  # due soon
+        wait = BURST_REPAINT - (monotonic() - self._synced_at)
+        if self._unsynced >= BURST_EVENTS and wait > 0 and self.is_attached:
+            self._sync_timer = self.set_timer(wait, self._repaint_due, name="event-log-repaint")
+        else:
+            self._sync_geometry()
+
+    def _repaint_due(self) -> None:
+        self._sync_timer = None  # fired: nothing to stop
+        self._sync_geometry()
+
     def _sync_geometry(self, follow: bool = True) -> None:
+        if self._sync_timer is not None:
+            self._sync_timer.stop()
+            self._sync_timer = None
+        self._synced_at = monotonic()
+        self._unsynced = 0
         self.virtual_size = Size(0, self._total_height())
         if follow and self._following and self.is_attached:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -712,9 +743,12 @@ class EventLog(ScrollView, can_focus=True):
         self._styles = {}
 
     def redraw(self) -> None:
-        """Render every row afresh (cached lines drawn before the styles settled are dropped)."""
+        """Render every row afresh (cached lines drawn before the styles settled are dropped), and show every row
+        added so far (a burst's pending repaint happens now)."""
         self._style_generation += 1
         self._styles = {}
+        if self._sync_timer is not None:
+            self._sync_geometry()
         self.refresh()
 
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -723,7 +757,7 @@ class EventLog(ScrollView, can_focus=True):
             self._relayout(width)
         if self._measure_viewport():
             self._ensure_offsets()
-            self.call_later(self._sync_geometry)
+            self.call_later(self._sync_paced, 0)
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
