@@ -138,6 +138,27 @@ async def _replay_ohtui(server: ServerProcess, cid: str, expect: int, mirror: Pa
         return seconds
 
 
+async def _replay_app(server: ServerProcess, cid: str, last_id: int, mirror_dir: Path) -> float:
+    """Seconds from creating ohtui's app (headless, 120x40, connecting to ``server``) until its event log holds the
+    conversation's last event: the client's intake, the log's ingest and the screen's repaints together."""
+    from ohtui.config import Settings
+    from ohtui.tui.app import OhtuiApp, Target
+
+    started = time.perf_counter()
+    app = OhtuiApp(Target(url=server.url, key=server.key, conversation_id=cid), Settings(), mirror_dir=mirror_dir)
+    async with app.run_test(size=(120, 40)):
+        async with asyncio.timeout(CONNECT_WAIT):
+            await app.wait_until(lambda: app.event_log.latest_id >= last_id)
+        return time.perf_counter() - started
+
+
+def _latest_id(db_path: Path, cid: str) -> int:
+    from ohtui.store import Database
+
+    with Database(db_path) as db:
+        return db.events(cid).latest_id()
+
+
 def _stock_count(db_path: Path, cid: str) -> int:
     """How many frames a stock client's replay has (§1.2): Null*/RecallAction skipped, agent_state_changed held
     back and only the last one sent."""
@@ -164,6 +185,8 @@ async def _replays(server: ServerProcess, cid: str, work: Path, count: int, quic
     tries = 2
     batched = [await _replay_plain(server, cid, total, ohtui_batch=1) for _ in range(tries)]
     ours = [await _replay_ohtui(server, cid, total, work / f"mirror-{n}.db") for n in range(tries)]
+    last_id = await asyncio.to_thread(_latest_id, work / "server" / "ohtui.db", cid)
+    in_app = [await _replay_app(server, cid, last_id, work / f"app-mirror-{n}") for n in range(tries)]
     # Last: a stock replay of a long history may be cut off midway, and the server finishes sending it to nobody.
     stock_at, stock_got, stock_complete = await _replay_until(server, cid, stock_expect, STOCK_DEADLINE)
     stock_rate = stock_got / stock_at if stock_at > 0 else 0.0
@@ -188,6 +211,9 @@ async def _replays(server: ServerProcess, cid: str, work: Path, count: int, quic
             f"stock per-event replay (a)", baseline=stock_s, better="lower"),
         row("ohtui's client vs the stock per-event replay", stock_s / ours_s, "x", at_least=10.0,
             note="(a) time / (c) time"),
+        row(f"replay {label} events into the app, shown in its event log", min(in_app), "s",
+            note=f"OhtuiApp headless (run_test, 120x40) on an empty mirror, from creating it until the log holds the "
+            f"last event: intake, log ingest and repaints; {note}"),
         row(f"first connect to the idle {label}-event conversation (starts it)", cold_s, "s",
             note="batched client, whole history; includes starting it (its controller reads the last state)"),
     ]  # fmt: skip

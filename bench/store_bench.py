@@ -148,7 +148,8 @@ def _appends(work: Path, quick: bool) -> list[Row]:
         return time.perf_counter() - start
 
     base_rate = _best_rate(base_n, baseline)
-    return _batched_floor(work, batch, batch_n) + [
+    return [
+        *_batched_floor(work, batch, batch_n),
         _row("single durable appends", "ohtui", _best_rate(single_n, single), "events/s", 25_000, note="best of 3"),
         _row("single durable appends", "baseline", base_rate, "events/s", note="best of 3"),
         _row("batched appends (1000 per call)", "ohtui", _best_rate(batch_n, batched), "events/s", 200_000,

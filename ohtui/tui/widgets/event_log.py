@@ -289,6 +289,11 @@ class EventLog(ScrollView, can_focus=True):
         return len(self._view)
 
     @property
+    def latest_id(self) -> int:
+        """The highest event id held, -1 when there is none."""
+        return self._max_id
+
+    @property
     def event_count(self) -> int:
         """Every event held, hidden or not."""
         return sum(1 + len(row.children or ()) for row in self._rows)
