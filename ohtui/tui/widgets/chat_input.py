@@ -14,10 +14,10 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.content import Content
 from textual.widgets import Static, TextArea
 
 from ohtui.tui.messages import SendRequested
+from ohtui.tui.widgets.text_line import show_text
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "shift+enter", "alt+enter", "ctrl+enter"})
 
@@ -105,7 +105,6 @@ class ChatInput(Vertical):
         self._draft = ""
         self._pending = 0
         self._ready = False  # children composed and mounted: safe to query
-        self._pending_text: str | None = None  # what the pending line shows
 
     def compose(self) -> ComposeResult:
         area = MessageArea(self, placeholder=self._placeholder, id="chat-area")
@@ -179,10 +178,7 @@ class ChatInput(Vertical):
             return
         noun = "message" if count == 1 else "messages"
         where = " while offline" if offline else ""
-        text = f"◷ {count} {noun} queued{where}"
-        if text != self._pending_text:  # called on every connection status; an update is a layout pass
-            self._pending_text = text
-            self.query_one("#chat-pending", Static).update(Content(text))
+        show_text(self.query_one("#chat-pending", Static), f"◷ {count} {noun} queued{where}")
 
     @property
     def pending(self) -> int:

@@ -10,12 +10,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Static
 
 from ohtui.client.status import ConnectionChanged, ConnectionState
 from ohtui.tui.messages import RetryRequested
+from ohtui.tui.widgets.text_line import show_text
 
 Clock = Callable[[], float]
 
@@ -106,7 +106,6 @@ class ConnectionStatusPanel(Vertical, can_focus=True):
         self._status = ConnectionChanged(ConnectionState.IDLE, url="", conversation_id="")
         self._timer: Timer | None = None
         self._ready = False  # children composed and mounted: safe to query
-        self._shown: dict[str, str] = {}  # what each line shows (see _show)
 
     @property
     def status(self) -> ConnectionChanged:
@@ -152,9 +151,9 @@ class ConnectionStatusPanel(Vertical, can_focus=True):
         retry.display = True
         attempt = f"attempt {self._status.attempt} · " if self._status.attempt else ""
         if remaining > 0:
-            retry.update(Content(f"{attempt}retry in {math.ceil(remaining)}s"))
+            show_text(retry, f"{attempt}retry in {math.ceil(remaining)}s")
         else:
-            retry.update(Content(f"{attempt}retrying…"))
+            show_text(retry, f"{attempt}retrying…")
             self._stop_timer()
 
     def _stop_timer(self) -> None:
@@ -213,12 +212,9 @@ class ConnectionStatusPanel(Vertical, can_focus=True):
         self.refresh_bindings()
 
     def _show(self, selector: str, text: str) -> Static:
-        """The line ``selector``, updated to ``text`` unless it shows that already: an update is a layout pass of
-        the whole screen, and the counters alone change a few times a second while events stream in."""
+        """The line ``selector``, showing ``text`` (updated only if it did not already)."""
         line = self.query_one(selector, Static)
-        if self._shown.get(selector) != text:
-            self._shown[selector] = text
-            line.update(Content(text))
+        show_text(line, text)
         return line
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

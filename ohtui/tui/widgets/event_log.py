@@ -71,13 +71,13 @@ NARROW_BELOW = 64
 """Below this many columns the time column goes, so a side-by-side layout at 80x24 keeps room for summaries."""
 
 _ID_STEP = 1024
+"""Row keys are ``id * _ID_STEP + n``: events without an id sort after the highest id seen when they arrived."""
 
 BURST_EVENTS = 200
 """Events added since the last repaint that make a burst (a replay): the log then repaints at most every
 :data:`BURST_REPAINT` seconds. A repaint while following renders a screenful of new rows, and at the screen's 60 frames
 a second, a replay into the app spent over half its time painting rows nobody could read."""
 BURST_REPAINT = 0.25
-"""Row keys are ``id * _ID_STEP + n``: events without an id sort after the highest id seen when they arrived."""
 
 _BADGES = {"user": " user  ", "agent": " agent ", "env": "  env  ", "?": "   ?   "}
 _MARKDOWN_THEME = Theme(
