@@ -179,90 +179,77 @@ async def _measure(count: int, stream_seconds: float) -> list[Row]:
     rows: list[Row] = []
     app = _BenchApp()
     with _CollectorPauses() as collector:
-        rows += await _drive(app, parsed, count, stream_seconds, rss_start, rss_events, collector)
+        async with app.run_test(size=(120, 40)) as pilot:
+            log = app.query_one(EventLog)
+            await pilot.pause()
+            rss_before = _rss_mb()
+            started = time.perf_counter()
+            log.add_events(parsed)
+            await pilot.pause()
+            ingest = time.perf_counter() - started
+            rss_after = _rss_mb()
+            rows.append(_row(f"ingest {count:,} events + first screen", ingest, "s", 2.0 if count >= 100_000 else None))
+            rows.append(_row("events alone (parsed models)", rss_events - rss_start, "MB", note="before the log"))
+            rows.append(_row("added by the log", max(rss_after - rss_before, 0.0), "MB"))
+            rows.append(_row("peak RSS, whole process", _peak_rss_mb(), "MB", 200.0))
+
+            # Key latency while 5,000 events/s arrive: events parsed beforehand (the client's cost, not the log's),
+            # added every 10 ms in whatever batch keeps the rate; a key is posted the way the driver posts it, and the
+            # latency ends at the first screen render after the cursor moved.
+            rate = 5000
+            backlog = list(_events(count, int(rate * (stream_seconds + 1))))
+            added = 0
+            stop = asyncio.Event()
+
+            async def feed() -> None:
+                nonlocal added
+                begun = time.perf_counter()
+                while not stop.is_set():
+                    due = min(int((time.perf_counter() - begun) * rate), len(backlog))
+                    if due > added:
+                        log.add_events(backlog[added:due])
+                        added = due
+                    await asyncio.sleep(0.01)
+
+            renders: list[float] = []
+            render_lines = log.render_lines
+
+            def spy(crop: Region) -> list[Strip]:
+                strips = render_lines(crop)
+                renders.append(time.perf_counter())
+                return strips
+
+            log.render_lines = spy  # type: ignore[method-assign]
+            feeder = asyncio.create_task(feed())
+            streaming = time.perf_counter()
+            await asyncio.sleep(0.2)
+            latencies: list[float] = []
+            while time.perf_counter() - streaming < stream_seconds:
+                before = log.cursor_event
+                pressed = time.perf_counter()
+                app.post_message(events.Key("up", None))
+                while time.perf_counter() - pressed < 5:
+                    await asyncio.sleep(0.001)
+                    if log.cursor_event is not before and renders and renders[-1] > pressed:
+                        latencies.append((renders[-1] - pressed) * 1000)
+                        break
+                await asyncio.sleep(0.05)
+            stop.set()
+            await feeder
+            achieved = added / (time.perf_counter() - streaming)
+            note = f"{len(latencies)} presses while {achieved:,.0f} events/s arrived"
+            rows.append(_row("key press to screen update, median", statistics.median(latencies), "ms", 100.0, note))
+            rows.append(_row("key press to screen update, max", max(latencies), "ms", note="same run"))
+            collector.stop()  # the pass measured next is not one of the pauses above
+            started = time.perf_counter()
+            gc.collect()
+            full_pass = (time.perf_counter() - started) * 1000
+            note = f"{len(gc.get_objects()):,} objects tracked, {gc.get_freeze_count():,} frozen"
+            figure = "one full garbage collection, the log holding the conversation"
+            rows.append(_row(figure, full_pass, "ms", note=note))
     pauses = collector.pauses
     note = f"{len(pauses)} collections, {collector.full} of them full; {sum(pauses) * 1000:,.0f} ms in all"
     rows.append(_row("longest garbage-collection pause, ingest and stream", max(pauses) * 1000, "ms", note=note))
-    return rows
-
-
-async def _drive(
-    app: _BenchApp,
-    parsed: list[Event],
-    count: int,
-    stream_seconds: float,
-    rss_start: float,
-    rss_events: float,
-    collector: _CollectorPauses,
-) -> list[Row]:
-    rows: list[Row] = []
-    async with app.run_test(size=(120, 40)) as pilot:
-        log = app.query_one(EventLog)
-        await pilot.pause()
-        rss_before = _rss_mb()
-        started = time.perf_counter()
-        log.add_events(parsed)
-        await pilot.pause()
-        ingest = time.perf_counter() - started
-        rss_after = _rss_mb()
-        rows.append(_row(f"ingest {count:,} events + first screen", ingest, "s", 2.0 if count >= 100_000 else None))
-        rows.append(_row("events alone (parsed models)", rss_events - rss_start, "MB", note="before the log"))
-        rows.append(_row("added by the log", max(rss_after - rss_before, 0.0), "MB"))
-        rows.append(_row("peak RSS, whole process", _peak_rss_mb(), "MB", 200.0))
-
-        # Key latency while 5,000 events/s arrive: events parsed beforehand (the client's cost, not the log's),
-        # added every 10 ms in whatever batch keeps the rate; a key is posted the way the driver posts it, and the
-        # latency ends at the first screen render after the cursor moved.
-        rate = 5000
-        backlog = list(_events(count, int(rate * (stream_seconds + 1))))
-        added = 0
-        stop = asyncio.Event()
-
-        async def feed() -> None:
-            nonlocal added
-            begun = time.perf_counter()
-            while not stop.is_set():
-                due = min(int((time.perf_counter() - begun) * rate), len(backlog))
-                if due > added:
-                    log.add_events(backlog[added:due])
-                    added = due
-                await asyncio.sleep(0.01)
-
-        renders: list[float] = []
-        render_lines = log.render_lines
-
-        def spy(crop: Region) -> list[Strip]:
-            strips = render_lines(crop)
-            renders.append(time.perf_counter())
-            return strips
-
-        log.render_lines = spy  # type: ignore[method-assign]
-        feeder = asyncio.create_task(feed())
-        streaming = time.perf_counter()
-        await asyncio.sleep(0.2)
-        latencies: list[float] = []
-        while time.perf_counter() - streaming < stream_seconds:
-            before = log.cursor_event
-            pressed = time.perf_counter()
-            app.post_message(events.Key("up", None))
-            while time.perf_counter() - pressed < 5:
-                await asyncio.sleep(0.001)
-                if log.cursor_event is not before and renders and renders[-1] > pressed:
-                    latencies.append((renders[-1] - pressed) * 1000)
-                    break
-            await asyncio.sleep(0.05)
-        stop.set()
-        await feeder
-        achieved = added / (time.perf_counter() - streaming)
-        note = f"{len(latencies)} presses while {achieved:,.0f} events/s arrived"
-        rows.append(_row("key press to screen update, median", statistics.median(latencies), "ms", 100.0, note))
-        rows.append(_row("key press to screen update, max", max(latencies), "ms", note="same run"))
-        collector.stop()  # the pass measured next is not one of the pauses above
-        started = time.perf_counter()
-        gc.collect()
-        full_pass = (time.perf_counter() - started) * 1000
-        note = f"{len(gc.get_objects()):,} objects tracked, {gc.get_freeze_count():,} frozen"
-        rows.append(_row("one full garbage collection, the log holding the conversation", full_pass, "ms", note=note))
     return rows
 
 
