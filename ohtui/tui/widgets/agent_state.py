@@ -233,19 +233,21 @@ class AgentStatePanel(Vertical, can_focus=True):
         if isinstance(event, AgentStateChangedObservation) and event_id >= self._state_id:
             self._state_id = event_id
             self.set_state(event.agent_state, event.extras.reason)
-        metrics = getattr(event, "llm_metrics", None)
+        # Instance-dict reads, not ``getattr``: this runs for every event of a replay, and a missing attribute goes
+        # through pydantic's ``__getattr__``, which raises (most args have no confirmation_state).
+        metrics = event.__dict__.get("llm_metrics")
         if isinstance(metrics, Metrics) and event_id >= self._metrics_id:
             self._metrics_id = event_id
             self.metrics = metrics
         if isinstance(event, Action):
-            confirmation = getattr(event.args, "confirmation_state", None)
+            confirmation = event.args.__dict__.get("confirmation_state")
             awaited = confirmation is ActionConfirmationStatus.AWAITING_CONFIRMATION or (
                 # Only run/run_ipython args carry confirmation_state on the wire (§2.4): for the other kinds, the
                 # agent action stored right after the awaiting_user_confirmation state is the one awaited.
                 confirmation is None
-                and self.state is AgentState.AWAITING_USER_CONFIRMATION
                 and event.source is EventSource.AGENT
                 and event_id > self._state_id
+                and self.state is AgentState.AWAITING_USER_CONFIRMATION
                 and self.pending is None
             )
             if awaited:
