@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,40 @@ async def test_agent_state_is_live_while_running_and_recorded_when_stopped(tmp_p
     with Database(tmp_path / "server" / "ohtui.db") as db:
         stored = db.conversations.get("c")
     assert stored is not None and stored.agent_state == "awaiting_user_input"
+
+
+async def test_event_counts_are_read_off_the_event_loop_and_only_where_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting a conversation's events walks all of them (35 ms per 100,000): the listing and the conversation's
+    own info count in a thread, and the routes that do not show the count (events, posting, starting) skip it."""
+    async with running_server(tmp_path) as server:
+        conversations = server.db.conversations
+        counted_on: list[int] = []
+        loop_thread = threading.get_ident()
+        real_get, real_list = conversations.get, conversations.list
+
+        def get(conversation_id: str, *, count_events: bool = True) -> Any:
+            if count_events:
+                counted_on.append(threading.get_ident())
+            return real_get(conversation_id, count_events=count_events)
+
+        def listing() -> Any:
+            counted_on.append(threading.get_ident())
+            return real_list()
+
+        monkeypatch.setattr(conversations, "get", get)
+        monkeypatch.setattr(conversations, "list", listing)
+        status, created = await call(server, "POST", "/api/conversations", json={"initial_user_msg": "hi"})
+        assert status == 201
+        path = f"/api/conversations/{created['conversation_id']}"
+        status, _ = await call(server, "POST", f"{path}/events", json={"action": "message", "args": {"content": "x"}})
+        assert status == 200
+        status, _ = await call(server, "GET", f"{path}/events")
+        assert status == 200
+        assert counted_on == []
+        status, info = await call(server, "GET", path)
+        assert status == 200 and info["event_count"] == server.db.events(created["conversation_id"]).count()
+        status, listing_body = await call(server, "GET", "/api/conversations")
+        assert status == 200 and listing_body["results"][0]["event_count"] == info["event_count"]
+    assert len(counted_on) == 2 and loop_thread not in counted_on

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -496,6 +497,17 @@ def test_appending_creates_and_touches_the_conversation(db: Database) -> None:
     assert info is not None and info.event_count == 1 and info.title is None
     db.conversations.create("later")
     assert db.conversations.list()[0].conversation_id == "later"
+
+
+def test_conversation_info_without_counting_its_events(db: Database) -> None:
+    db.conversations.create("counted", title="t", agent_name="echo")
+    db.events("counted").append_many([run(n) for n in range(7)])
+    counted = db.conversations.get("counted")
+    uncounted = db.conversations.get("counted", count_events=False)
+    assert counted is not None and counted.event_count == 7
+    assert uncounted is not None and uncounted.event_count is None
+    assert replace(uncounted, event_count=7) == counted
+    assert db.conversations.get("absent", count_events=False) is None
 
 
 def test_delete_cascades_to_events(db: Database) -> None:

@@ -102,8 +102,8 @@ class ConversationManager:
     def get_live(self, conversation_id: str) -> Conversation | None:
         return self._live.get(conversation_id)
 
-    def info(self, conversation_id: str) -> ConversationInfo | None:
-        return self._db.conversations.get(conversation_id)
+    def info(self, conversation_id: str, *, count_events: bool = True) -> ConversationInfo | None:
+        return self._db.conversations.get(conversation_id, count_events=count_events)
 
     def create(
         self, conversation_id: str | None = None, title: str | None = None, agent_name: str | None = None
@@ -147,7 +147,7 @@ class ConversationManager:
         return conversation
 
     async def _start(self, conversation_id: str) -> Conversation:
-        info = self._db.conversations.get(conversation_id)
+        info = self._db.conversations.get(conversation_id, count_events=False)
         if info is None:
             info = self._db.conversations.create(conversation_id, agent_name=self._agent_name)
         agent_name = info.agent_name or self._agent_name
@@ -246,7 +246,7 @@ class ConversationManager:
 
     def _title_from(self, conversation: Conversation, text: str) -> None:
         """A conversation without a title takes its first user message's first line, as upstream titles it."""
-        info = self._db.conversations.get(conversation.conversation_id)
+        info = self._db.conversations.get(conversation.conversation_id, count_events=False)
         line = text.strip().split("\n", 1)[0].strip()
         if info is not None and info.title:
             conversation.titled = True

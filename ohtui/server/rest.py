@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -88,7 +89,10 @@ class RestApi:
         }
 
     async def list_conversations(self, request: web.Request) -> web.Response:
-        results = [self._conversation_json(info, request) for info in self._manager.db.conversations.list()]
+        # Listing counts every conversation's events (a walk over all of them, about 35 ms per 100,000): in a thread,
+        # so the sockets of live sessions are served meanwhile.
+        infos = await asyncio.to_thread(self._manager.db.conversations.list)
+        results = [self._conversation_json(info, request) for info in infos]
         return web.json_response({"results": results, "next_page_id": None})
 
     async def create_conversation(self, request: web.Request) -> web.Response:
@@ -123,14 +127,14 @@ class RestApi:
         return web.json_response({"status": "ok", "conversation_id": info.conversation_id}, status=201)
 
     def _info_or_404(self, request: web.Request) -> ConversationInfo:
+        """The conversation's metadata without its event count (which only :meth:`get_conversation` shows)."""
         conversation_id = request.match_info["conversation_id"]
-        info = self._manager.info(conversation_id)
-        if info is None:
-            raise web.HTTPNotFound(text=f"no conversation {conversation_id}")
-        return info
+        return _found(conversation_id, self._manager.info(conversation_id, count_events=False))
 
     async def get_conversation(self, request: web.Request) -> web.Response:
-        return web.json_response(self._conversation_json(self._info_or_404(request), request))
+        conversation_id = request.match_info["conversation_id"]
+        info = _found(conversation_id, await asyncio.to_thread(self._manager.info, conversation_id))
+        return web.json_response(self._conversation_json(info, request))
 
     async def delete_conversation(self, request: web.Request) -> web.Response:
         info = self._info_or_404(request)
@@ -172,6 +176,12 @@ class RestApi:
             raise
         except (ValueError, UnicodeDecodeError) as error:
             raise web.HTTPBadRequest(text=f"the body is not valid JSON: {error}") from None
+
+
+def _found(conversation_id: str, info: ConversationInfo | None) -> ConversationInfo:
+    if info is None:
+        raise web.HTTPNotFound(text=f"no conversation {conversation_id}")
+    return info
 
 
 def _int_param(request: web.Request, name: str, default: int | None) -> int | None:

@@ -26,7 +26,8 @@ class ConversationNotFoundError(StoreError, KeyError):
 
 @dataclass(frozen=True)
 class ConversationInfo:
-    """A conversation's metadata. Times are timezone-aware UTC; ``event_count`` is the number of stored events."""
+    """A conversation's metadata. Times are timezone-aware UTC; ``event_count`` is the number of stored events, or
+    None where the reader did not ask for it (counting walks every row of the conversation: 35 ms at 100,000)."""
 
     conversation_id: str
     title: str | None
@@ -34,14 +35,15 @@ class ConversationInfo:
     updated_at: datetime
     agent_state: str | None
     agent_name: str | None
-    event_count: int = 0
+    event_count: int | None = 0
 
 
+_COLUMNS = "SELECT c.conversation_id, c.title, c.created_at, c.updated_at, c.agent_state, c.agent_name"
 _SELECT = (
-    "SELECT c.conversation_id, c.title, c.created_at, c.updated_at, c.agent_state, c.agent_name,"
-    f" (SELECT count(*) FROM events e WHERE e.key BETWEEN c.pk << {ID_BITS} AND (c.pk << {ID_BITS}) + {MAX_EVENT_ID})"
-    " FROM conversations c"
+    f"{_COLUMNS}, (SELECT count(*) FROM events e"
+    f" WHERE e.key BETWEEN c.pk << {ID_BITS} AND (c.pk << {ID_BITS}) + {MAX_EVENT_ID}) FROM conversations c"
 )
+_SELECT_UNCOUNTED = f"{_COLUMNS}, NULL FROM conversations c"
 
 
 def _info(row: tuple[Any, ...]) -> ConversationInfo:
@@ -52,7 +54,7 @@ def _info(row: tuple[Any, ...]) -> ConversationInfo:
         updated_at=datetime.fromisoformat(row[3]),
         agent_state=row[4],
         agent_name=row[5],
-        event_count=int(row[6]),
+        event_count=None if row[6] is None else int(row[6]),
     )
 
 
@@ -114,8 +116,11 @@ class ConversationStore:
         created = datetime.fromisoformat(now)
         return ConversationInfo(conversation_id, title, created, created, agent_state, agent_name, len(batch))
 
-    def get(self, conversation_id: str) -> ConversationInfo | None:
-        rows = self._conns.read(f"{_SELECT} WHERE c.conversation_id = ?", (conversation_id,))
+    def get(self, conversation_id: str, *, count_events: bool = True) -> ConversationInfo | None:
+        """The conversation's metadata, None if there is none. ``count_events=False`` leaves ``event_count`` None
+        and costs one row read instead of a walk over the conversation's events."""
+        select = _SELECT if count_events else _SELECT_UNCOUNTED
+        rows = self._conns.read(f"{select} WHERE c.conversation_id = ?", (conversation_id,))
         return _info(rows[0]) if rows else None
 
     def get_or_create(
