@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -202,11 +203,15 @@ async def test_history_arrives_as_lines_and_is_mirrored_byte_for_byte(tmp_path: 
     samples = [event_from_dict({k: v for k, v in raw.items() if k != "id"}) for _, raw in load_samples()]
     with Database(tmp_path / "server" / "ohtui.db") as seed:
         seed.events("c").append_many(samples * 200)
+    collector_on: list[bool] = []  # while each stored event is handed over: batches are stored with it paused
     async with running_server(tmp_path) as server, client_for(server.url, tmp_path, server.key) as (conn, store, log):
+        store.subscribe("test", lambda event: collector_on.append(gc.isenabled()))
         await log.wait_for(ConnectionState.CONNECTED)
         await wait_settled(server, "c", store)
         served = [(row.id, row.json) for row in server.db.events("c").search_raw()]
         mirrored = [(row.id, row.json) for row in store.search_raw()]
+        assert gc.isenabled()
+    assert collector_on and not any(collector_on)
     assert len(served) >= len(samples) * 200
     assert sum(len(text) for _, text in served) > 2 * UNACKNOWLEDGED * BATCH_BYTES
     assert mirrored == served
@@ -232,3 +237,20 @@ async def test_a_malformed_line_in_a_batch_is_counted_and_the_rest_is_kept(tmp_p
         assert connection.malformed_frames == 4
         assert lines == [good.replace('"id":4', '"id":5'), "{}"]
         assert connection._lines("a\nb") == ["a", "b"]  # what older ohtui servers sent
+
+
+def test_pausing_collections_restores_the_collectors_state() -> None:
+    from ohtui.client.connection import _collections_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collections_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("the batch failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collections_paused():
+            pass
+        assert not gc.isenabled()  # paused by someone else (ohtui's start-up): left paused
+    finally:
+        gc.enable()
