@@ -247,6 +247,19 @@ async def _measure(count: int, stream_seconds: float) -> list[Row]:
             note = f"{len(gc.get_objects()):,} objects tracked, {gc.get_freeze_count():,} frozen"
             figure = "one full garbage collection, the log holding the conversation"
             rows.append(_row(figure, full_pass, "ms", note=note))
+
+            # Search: Enter searches every row; n/N afterwards check only the rows touched since the last step.
+            started = time.perf_counter()
+            found = log.search("tokenizer")
+            whole = time.perf_counter() - started
+            note = f"{found:,} matching rows; case-insensitive over each row's summary and body"
+            rows.append(_row(f"search the whole log (Enter), {log.row_count:,} rows", whole * 1000, "ms", note=note))
+            log.add_events(list(_events(count + len(backlog), 100)))
+            started = time.perf_counter()
+            log.search_next()
+            step = time.perf_counter() - started
+            rows.append(_row("next match (n) after 100 new events, search active", step * 1000, "ms", 100.0,
+                             note="checks the rows added or changed since the last step"))  # fmt: skip
     pauses = collector.pauses
     note = f"{len(pauses)} collections, {collector.full} of them full; {sum(pauses) * 1000:,.0f} ms in all"
     rows.append(_row("longest garbage-collection pause, ingest and stream", max(pauses) * 1000, "ms", note=note))

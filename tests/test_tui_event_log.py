@@ -255,6 +255,35 @@ async def test_search_highlights_and_jumps() -> None:
         assert log.search("") == 0 and log.match_index == -1
 
 
+async def test_search_matches_follow_events_that_arrive_while_it_is_active() -> None:
+    """Stepping through matches checks only the rows touched since the last step (a new row, a new child, an orphan
+    moved under its action); the result is what searching everything again finds."""
+    app = LogApp([message(n, f"alpha {n}" if n % 2 else f"beta {n}") for n in range(1, 11)])
+    async with app.run_test(size=(80, 10)):
+        log = app.query_one(EventLog)
+
+        def matched() -> list[int | None]:
+            return [row.event.id for row in log._matches]
+
+        assert log.search("alpha") == 5
+        log.add_events([message(11, "alpha 11"), run(12, "echo quiet"), run(14, "echo quiet")])
+        log.search_next()
+        assert matched() == [1, 3, 5, 7, 9, 11]
+        log.add_events([out(13, 12, "ALPHA in the output\n")])  # a child makes its action's cell match
+        log.add_events([out(16, 15, "alpha before its action\n")])  # an orphan matches on its own row
+        log.search_next()
+        assert matched() == [1, 3, 5, 7, 9, 11, 12, 16]
+        log.add_events([run(15, "echo late")])  # the orphan moves under its action: one row, which matches
+        log.add_events([message(2, "gone")])  # a duplicate id: ignored
+        log.search_next()
+        incremental = matched()
+        assert incremental == [1, 3, 5, 7, 9, 11, 12, 15]
+        assert log.search("alpha") == len(incremental) and matched() == incremental
+        log.set_filter(kinds={"run"})  # a filter change: everything is searched again
+        log.search_next()
+        assert matched() == [12, 15]
+
+
 async def test_agent_message_renders_markdown() -> None:
     text = "# Plan\n\nI will **fix** it:\n\n- first `step`\n- second step\n\n```python\nprint('x')\n```"
     app = LogApp([message(1, text), message(2, "**not** markdown", EventSource.USER)])

@@ -79,6 +79,9 @@ BURST_EVENTS = 200
 a second, a replay into the app spent over half its time painting rows nobody could read."""
 BURST_REPAINT = 0.25
 
+_TOUCHED_LIMIT = 5000
+"""Rows touched while a search is active past which the next step searches the whole view again instead."""
+
 _BADGES = {"user": " user  ", "agent": " agent ", "env": "  env  ", "?": "   ?   "}
 _MARKDOWN_THEME = Theme(
     {
@@ -262,7 +265,10 @@ class EventLog(ScrollView, can_focus=True):
         self._search = ""
         self._matches: list[_Row] = []
         self._match_index = -1
-        self._matches_stale = False
+        self._matches_stale = False  # the whole view must be searched again (a filter changed)
+        # Rows added, removed or given a child since the matches were collected, while a search is active: stepping
+        # to the next match checks only these, not every row (0.6 s with 100,000 events).
+        self._touched: list[_Row] = []
         self._strips: LRUCache[int, tuple[tuple[int, int, int], list[Strip]]] = LRUCache(4096)
         self._style_generation = 0
         self._styles: dict[str, Style] = {}
@@ -346,7 +352,6 @@ class EventLog(ScrollView, can_focus=True):
             self._ingest(event)
         self._held.held(len(batch))  # a long conversation's events leave the collector's full passes (tui/heap.py)
         added = len(self._view) - before
-        self._matches_stale = True
         if not self._following and added > 0:
             self._new_count += added
         self._sync_paced(len(batch))
@@ -366,6 +371,7 @@ class EventLog(ScrollView, can_focus=True):
         self._following = True
         self._new_count = 0
         self._matches = []
+        self._touched = []
         self._match_index = -1
         self._strips.clear()
         self._sync_geometry()
@@ -486,6 +492,7 @@ class EventLog(ScrollView, can_focus=True):
         else:
             insort(children, event, key=_event_order)
         host.version += 1
+        self._touch(host)
 
     def _attach_child(self, host: _Row, event: Event) -> None:
         self._attach_quiet(host, event)
@@ -505,6 +512,7 @@ class EventLog(ScrollView, can_focus=True):
             rows.append(row)
         else:
             rows.insert(bisect_right(rows, row.key, key=_row_key), row)
+        self._touch(row)
         if self._passes(row):
             self._view_insert(row)
 
@@ -514,6 +522,7 @@ class EventLog(ScrollView, can_focus=True):
             index += 1
         if index < len(self._rows):
             del self._rows[index]
+        self._touch(row)
         if row.uid in self._shown:
             self._view_remove(row)
 
@@ -876,13 +885,36 @@ class EventLog(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ search
 
+    def _touch(self, row: _Row) -> None:
+        if self._search and not self._matches_stale:
+            self._touched.append(row)
+            if len(self._touched) > _TOUCHED_LIMIT:
+                self._matches_stale = True  # searching everything again is about as quick now
+                self._touched = []
+
+    def _matches_row(self, row: _Row) -> bool:
+        return self._search in search_text(row.event, row.children or ()).lower()
+
     def _collect_matches(self) -> None:
-        term = self._search
         self._matches_stale = False
-        if not term:
-            self._matches = []
+        self._touched = []
+        self._matches = [row for row in self._view if self._matches_row(row)] if self._search else []
+
+    def _update_matches(self) -> None:
+        """The matches brought up to date: the touched rows checked again, or everything after a filter change."""
+        if self._matches_stale:
+            self._collect_matches()
             return
-        self._matches = [row for row in self._view if term in search_text(row.event, row.children or ()).lower()]
+        touched, self._touched = self._touched, []
+        matches = self._matches
+        for row in dict.fromkeys(touched):  # each once, in order
+            index = bisect_left(matches, row.key, key=_row_key)
+            while index < len(matches) and matches[index].key == row.key and matches[index] is not row:
+                index += 1
+            if index < len(matches) and matches[index] is row:
+                del matches[index]
+            if row.uid in self._shown and self._matches_row(row):
+                insort(matches, row, key=_row_key)
 
     def _select_match(self, index: int) -> None:
         self._match_index = index
@@ -894,8 +926,7 @@ class EventLog(ScrollView, can_focus=True):
     def _step_match(self, step: int) -> int:
         if not self._search:
             return -1
-        if self._matches_stale:
-            self._collect_matches()
+        self._update_matches()
         if not self._matches:
             self._match_index = -1
             return -1
