@@ -190,6 +190,11 @@ async def test_search_and_filter_from_the_slash_bar(tmp_path: Path) -> None:
         await pilot.press("slash", *"all", "enter", "slash", *"needle", "enter")
         await pilot.pause()
         assert app.event_log.match_count >= 2
+        await pilot.press("slash", *"Echo: needle", "enter")
+        await pilot.pause()
+        assert app.event_log.match_count == 1
+        shown = [notification.message for notification in app._notifications]
+        assert shown[-1] == "1 match for 'Echo: needle' (n / N to move)"
 
 
 def _two_commands_agent(**_: object) -> Agent:

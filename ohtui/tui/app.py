@@ -453,7 +453,8 @@ class OhtuiApp(App[int]):
             self.notify(f"filter: {shown or 'all events'}", timeout=3)
         else:
             matches = log.search(message.text)
-            self.notify(f"{matches} matches for {message.text!r} (n / N to move)", timeout=3)
+            found = f"{matches} match" if matches == 1 else f"{matches} matches"
+            self.notify(f"{found} for {message.text!r} (n / N to move)", timeout=3)
         self._close_search()
         log.focus()
 
