@@ -469,3 +469,32 @@ def test_every_parse_path_shares_the_fields_sets_and_derives_the_message() -> No
         assert event == parsed and event.message == parsed.message
         assert event.__pydantic_fields_set__ is parsed.__pydantic_fields_set__
         assert event.extras.__pydantic_fields_set__ is parsed.extras.__pydantic_fields_set__  # type: ignore[attr-defined]
+
+
+def test_summaries_pick_the_most_specific_rule_for_each_class() -> None:
+    from ohtui.protocol import (
+        CmdOutputObservation,
+        CmdRunAction,
+        CmdRunArgs,
+        FileReadAction,
+        FileReadArgs,
+        NullObservation,
+        event_from_dict,
+    )
+    from ohtui.protocol.summary import summary
+
+    class ShellAction(CmdRunAction):  # a subclass takes its base's rule, not the generic one
+        pass
+
+    assert summary(CmdRunAction(args=CmdRunArgs(command="ls -la\nmore"))) == "$ ls -la"
+    assert summary(ShellAction(args=CmdRunArgs(command="pwd", is_input=True))) == "⌨ pwd"
+    assert summary(FileReadAction(args=FileReadArgs(path="/a.py", view_range=[3, 9]))) == "/a.py [3:9]"
+    empty = NullObservation(content="")
+    assert summary(empty) == empty.message == "No observation"  # no content: the (derived) message
+    assert summary(NullObservation(content="  first\nsecond")) == "first"
+    for name, raw in load_samples():
+        event = event_from_dict(raw)
+        text = summary(event)
+        assert isinstance(text, str) and "\n" not in text, name
+        if isinstance(event, CmdOutputObservation):
+            assert text.endswith(f"→ exit {event.exit_code}"), name

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ohtui.protocol.actions import (
@@ -105,46 +106,55 @@ def state_label(event: AgentStateChangedObservation) -> str:
 
 def summary(event: Event) -> str:
     """The one line shown in the header of the event's row."""
-    if isinstance(event, OpaqueEvent):
-        return f"unknown event {event.kind or '?'}"
-    if isinstance(event, MessageAction):
-        return first_line(event.args.content)
-    if isinstance(event, CmdRunAction):
-        return ("⌨ " if event.args.is_input else "$ ") + first_line(event.args.command)
-    if isinstance(event, IPythonRunCellAction):
-        return ">>> " + first_line(event.args.code)
-    if isinstance(event, FileReadAction):
-        span = event.args.view_range
-        return event.args.path + (f" [{span[0]}:{span[-1]}]" if span else "")
-    if isinstance(event, FileWriteAction):
-        return event.args.path
-    if isinstance(event, FileEditAction):
-        return f"{event.args.command} {event.args.path}".strip()
-    if isinstance(event, BrowseURLAction):
-        return event.args.url
-    if isinstance(event, BrowseInteractiveAction):
-        return first_line(event.args.browser_actions)
-    if isinstance(event, AgentThinkAction):
-        return first_line(event.args.thought)
-    if isinstance(event, AgentFinishAction):
-        return first_line(event.args.final_thought or event.message)
-    if isinstance(event, AgentDelegateAction):
-        task = event.args.inputs.get("task", "")
-        return f"{event.args.agent}: {first_line(str(task))}" if task else event.args.agent
-    if isinstance(event, ChangeAgentStateAction):
-        return f"→ {event.args.agent_state.value}"
-    if isinstance(event, RecallAction):
-        return f"{event.args.recall_type.value}: {first_line(event.args.query)}"
-    if isinstance(event, MCPAction):
-        return f"{event.args.name} {compact_json(event.args.arguments)}"
-    if isinstance(event, AgentStateChangedObservation):
-        return state_label(event)
-    if isinstance(event, CmdOutputObservation):
-        return f"$ {first_line(event.extras.command)} → exit {event.exit_code}"
-    if isinstance(event, FileEditObservation):
-        return event.extras.path or first_line(event.content)
-    if isinstance(event, FileDownloadObservation):
-        return event.extras.file_path
-    if isinstance(event, Observation) and event.content.strip():
-        return first_line(event.content)
+    cls = type(event)
+    found = _SUMMARY_OF.get(cls)
+    if found is None:
+        # The first entry the class is a subclass of, in table order (as a chain of isinstance tests would pick),
+        # found once per class: the log summarises every row when it searches.
+        found = next((rule for base, rule in _SUMMARIES if issubclass(cls, base)), _message_summary)
+        _SUMMARY_OF[cls] = found
+    return found(event)
+
+
+def _message_summary(event: Event) -> str:
     return first_line(event.message)
+
+
+def _observation_summary(event: Observation) -> str:
+    return first_line(event.content) if event.content.strip() else first_line(event.message)
+
+
+def _read_summary(event: FileReadAction) -> str:
+    span = event.args.view_range
+    return event.args.path + (f" [{span[0]}:{span[-1]}]" if span else "")
+
+
+def _delegate_summary(event: AgentDelegateAction) -> str:
+    task = event.args.inputs.get("task", "")
+    return f"{event.args.agent}: {first_line(str(task))}" if task else event.args.agent
+
+
+_SUMMARIES: list[tuple[type[Event], Callable[[Any], str]]] = [
+    (OpaqueEvent, lambda event: f"unknown event {event.kind or '?'}"),
+    (MessageAction, lambda event: first_line(event.args.content)),
+    (CmdRunAction, lambda event: ("⌨ " if event.args.is_input else "$ ") + first_line(event.args.command)),
+    (IPythonRunCellAction, lambda event: ">>> " + first_line(event.args.code)),
+    (FileReadAction, _read_summary),
+    (FileWriteAction, lambda event: event.args.path),
+    (FileEditAction, lambda event: f"{event.args.command} {event.args.path}".strip()),
+    (BrowseURLAction, lambda event: event.args.url),
+    (BrowseInteractiveAction, lambda event: first_line(event.args.browser_actions)),
+    (AgentThinkAction, lambda event: first_line(event.args.thought)),
+    (AgentFinishAction, lambda event: first_line(event.args.final_thought or event.message)),
+    (AgentDelegateAction, _delegate_summary),
+    (ChangeAgentStateAction, lambda event: f"→ {event.args.agent_state.value}"),
+    (RecallAction, lambda event: f"{event.args.recall_type.value}: {first_line(event.args.query)}"),
+    (MCPAction, lambda event: f"{event.args.name} {compact_json(event.args.arguments)}"),
+    (AgentStateChangedObservation, state_label),
+    (CmdOutputObservation, lambda event: f"$ {first_line(event.extras.command)} → exit {event.exit_code}"),
+    (FileEditObservation, lambda event: event.extras.path or first_line(event.content)),
+    (FileDownloadObservation, lambda event: event.extras.file_path),
+    (Observation, _observation_summary),
+]
+"""How each kind of event is summarised, most specific first."""
+_SUMMARY_OF: dict[type[Event], Callable[[Any], str]] = {}
