@@ -142,6 +142,16 @@ def _row_key(row: _Row) -> int:
     return row.key
 
 
+def _index_of(rows: list[_Row], row: _Row) -> int:
+    """Where ``row`` itself is in ``rows`` (sorted by key; several rows may share a key), or -1."""
+    index = bisect_left(rows, row.key, key=_row_key)
+    while index < len(rows) and rows[index].key == row.key:
+        if rows[index] is row:
+            return index
+        index += 1
+    return -1
+
+
 def _event_order(event: Event) -> float:
     return event.id if event.id is not None else float("inf")
 
@@ -517,10 +527,8 @@ class EventLog(ScrollView, can_focus=True):
             self._view_insert(row)
 
     def _remove_row(self, row: _Row) -> None:
-        index = bisect_left(self._rows, row.key, key=_row_key)
-        while index < len(self._rows) and self._rows[index] is not row:
-            index += 1
-        if index < len(self._rows):
+        index = _index_of(self._rows, row)
+        if index >= 0:
             del self._rows[index]
         self._touch(row)
         if row.uid in self._shown:
@@ -553,12 +561,7 @@ class EventLog(ScrollView, can_focus=True):
         view = self._view
         if view and view[-1] is row:
             return len(view) - 1
-        index = bisect_left(view, row.key, key=_row_key)
-        while index < len(view) and view[index].key == row.key:
-            if view[index] is row:
-                return index
-            index += 1
-        return -1
+        return _index_of(view, row)
 
     def _find_row(self, event_id: int) -> _Row | None:
         host = self._hosts.get(event_id)
@@ -908,10 +911,8 @@ class EventLog(ScrollView, can_focus=True):
         touched, self._touched = self._touched, []
         matches = self._matches
         for row in dict.fromkeys(touched):  # each once, in order
-            index = bisect_left(matches, row.key, key=_row_key)
-            while index < len(matches) and matches[index].key == row.key and matches[index] is not row:
-                index += 1
-            if index < len(matches) and matches[index] is row:
+            index = _index_of(matches, row)
+            if index >= 0:
                 del matches[index]
             if row.uid in self._shown and self._matches_row(row):
                 insort(matches, row, key=_row_key)
