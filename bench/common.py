@@ -17,11 +17,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ohtui.protocol import Event, event_from_dict
+
+if TYPE_CHECKING:
+    from ohtui.store import Database
+    from ohtui.store.rows import Row as StoreRow
 
 Row = dict[str, Any]
 
@@ -92,6 +96,19 @@ def best_slice_rate(items: list[Any], action: Callable[[Any], object], slice_siz
                 action(item)
             best = min(best, time.process_time() - began)
     return slice_size / best if best > 0 else float("inf")
+
+
+def timed_row_inserts(db: Database, parts: Sequence[Sequence[StoreRow]]) -> float:
+    """Seconds SQLite takes to insert rows that are already built (``ohtui.store.rows`` tuples), one transaction per
+    part under the write lock, as the store writes them: the floor of every write path."""
+    from ohtui.store.rows import insert_rows
+
+    conns = db._conns
+    started = time.perf_counter()
+    for part in parts:
+        with conns.lock, conns.transaction():
+            insert_rows(conns.writer(), part)
+    return time.perf_counter() - started
 
 
 def percentile(values: list[float], fraction: float) -> float:

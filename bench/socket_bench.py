@@ -41,6 +41,7 @@ from bench.common import (
     server_process,
     socket_url,
     standalone_main,
+    timed_row_inserts,
 )
 
 if TYPE_CHECKING:
@@ -177,7 +178,6 @@ def _client_floor(db_path: Path, cid: str, work: Path) -> _ClientFloor:
     from ohtui.protocol import event_from_json
     from ohtui.server.replay import BATCH_BYTES
     from ohtui.store import Database
-    from ohtui.store.rows import insert_rows
     from ohtui.store.schema import ID_BITS, MAX_EVENT_ID
 
     with sqlite3.connect(db_path) as conn:
@@ -196,14 +196,10 @@ def _client_floor(db_path: Path, cid: str, work: Path) -> _ClientFloor:
     def store_all(attempt: int) -> float:
         with Database(work / f"floor-{attempt}.db") as db:
             db.conversations.create(cid)  # key 1, as in the mirrors
-            conns = db._conns
             shift = (1 << ID_BITS) - low
             keyed = [(key + shift, *rest) for key, *rest in rows]
-            started = time.perf_counter()
-            for start in range(0, len(keyed), per_batch):
-                with conns.lock, conns.transaction():
-                    insert_rows(conns.writer(), keyed[start : start + per_batch])
-            return time.perf_counter() - started
+            parts = [keyed[start : start + per_batch] for start in range(0, len(keyed), per_batch)]
+            return timed_row_inserts(db, parts)
 
     parse_s = len(texts) / best_cpu_rate(len(texts), parse_all, 3)
     return _ClientFloor(len(texts), parse_s, min(store_all(attempt) for attempt in range(3)))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline_filestore import FileEventStore, populate
-from bench.common import standalone_main
+from bench.common import standalone_main, timed_row_inserts
 from ohtui.protocol import Event, EventSource, event_from_dict, event_to_dict, wire_timestamp
 from ohtui.store import Database, EventStore
 
@@ -164,21 +164,16 @@ def _batched_floor(work: Path, batch: list[Event], count: int) -> list[Row]:
     built (1000 per transaction, as ``append_many`` writes them, on the same schema and settings), and
     ``event_to_json`` of the stamped events. Together they bound ``append_many`` from above."""
     from ohtui.protocol import event_to_json
-    from ohtui.store.rows import insert_rows, stamped_rows
+    from ohtui.store.rows import stamped_rows
 
     stamped, rows = stamped_rows(batch, 0, 0, wire_timestamp(), EventSource.AGENT, None)
 
     def sqlite_alone(attempt: int) -> float:
         with Database(work / f"floor-{attempt}" / "ohtui.db") as db:
             db.events("floor").append(batch[0])  # the conversation's row; its key is 1, so ids start at 1 << 40
-            conns = db._conns
             keyed = [[((1 << 40) + 1 + step + n, *row[1:]) for n, row in enumerate(rows)] for step in
                      range(0, count, len(rows))]  # fmt: skip
-            start = time.perf_counter()
-            for part in keyed:
-                with conns.lock, conns.transaction():  # the lock per call, as append_many takes it
-                    insert_rows(conns.writer(), part)
-            return time.perf_counter() - start
+            return timed_row_inserts(db, keyed)  # the lock per transaction, as append_many takes it
 
     def serialize_alone(attempt: int) -> float:
         start = time.perf_counter()
