@@ -75,7 +75,7 @@ async def _answer(server: OhtuiServer, request: dict[str, Any], state: dict[str,
 
 
 async def main(data_dir: Path) -> None:
-    server = OhtuiServer(ServerConfig(data_dir=data_dir, generate_key=True))
+    server = OhtuiServer(ServerConfig(data_dir=data_dir))
     url, key = await server.start()
     _reply({"url": url, "key": key, "pid": os.getpid()})
     loop = asyncio.get_running_loop()

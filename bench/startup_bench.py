@@ -37,7 +37,7 @@ with start_up():  # as ohtui's entry point imports and builds the app (ohtui/cli
 marks["imported"] = time.time()
 
 async def main(data):
-    app = OhtuiApp(server_config=ServerConfig(data_dir=Path(data), generate_key=True), mirror_dir=Path(data) / "m")
+    app = OhtuiApp(server_config=ServerConfig(data_dir=Path(data)), mirror_dir=Path(data) / "m")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         marks["first_screen"] = time.time()

@@ -97,40 +97,82 @@ def _run_import(args: argparse.Namespace) -> int:
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port to listen on; 0 picks a free one (default: 3000)")
-    parser.add_argument(
-        "--key",
-        metavar="KEY",
-        help="session key clients must send (default: $OHTUI_SESSION_API_KEY; required unless --host is loopback)",
+    _key_arguments(
+        parser,
+        "file whose first line is the session key clients must present, at least 16 characters (default: "
+        "$OHTUI_SESSION_API_KEY, else the data dir's key file, made with a random key at the first start)",
     )
     parser.add_argument(
         "--agent", help="agent for new conversations: auto (llm), llm, echo, replay (default: the agent setting)"
     )
     parser.add_argument(
-        "--max-payload", type=int, default=4 * 1024 * 1024, metavar="BYTES", help="largest client action accepted"
+        "--max-payload",
+        type=int,
+        default=1024 * 1024,
+        metavar="BYTES",
+        help="largest client action accepted, as stored (default: 1 MiB; at most 2 MiB)",
     )
     _data_dir_argument(parser)
+
+
+def _key_arguments(parser: argparse.ArgumentParser, key_file_help: str) -> None:
+    parser.add_argument("--key-file", metavar="PATH", help=key_file_help)
+    parser.add_argument(
+        "--key", metavar="KEY", help="the key itself: other users of this machine can read it in the process list"
+    )
+
+
+def _given_key(args: argparse.Namespace) -> str | None:
+    """The key the user gave: ``--key-file``, ``--key`` (with a warning) or ``$OHTUI_SESSION_API_KEY``."""
+    from ohtui.config import SettingsError, read_key_file, session_key_from_environment
+
+    if args.key_file is not None and args.key is not None:
+        raise UserError("give the key once: --key-file or --key, not both")
+    if args.key_file is not None:
+        try:
+            return read_key_file(args.key_file)
+        except SettingsError as error:
+            raise UserError(str(error)) from None
+    if args.key is not None:
+        print(
+            "ohtui: warning: a key given with --key can be read by every user of this machine (it is in the process "
+            "list); pass it with --key-file PATH or OHTUI_SESSION_API_KEY instead",
+            file=sys.stderr,
+        )
+        return str(args.key)
+    return session_key_from_environment()
+
+
+def _client_key(args: argparse.Namespace) -> str | None:
+    """The key to present to ``args.url``: as given, else the key file of a local ``ohtui serve`` listening there."""
+    from ohtui.config import local_server_key
+
+    given = _given_key(args)
+    return given if given is not None else local_server_key(args.url, _data_dir(args.data_dir))
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     from ohtui.server import ServerConfig, ServerError
     from ohtui.server import loop as server_loop
-    from ohtui.server.app import key_from_environment
     from ohtui.server.run import serve_until_signalled
 
     settings = _settings(args, agent=args.agent)
+    data_directory = _private_data_dir(args.data_dir)
     agents = _agent_setup(settings)
     if agents.notice:
         print(agents.notice.split(" Meanwhile")[0], file=sys.stderr)
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        data_dir=_data_dir(args.data_dir),
+        data_dir=data_directory,
         agent=agents.name,
         agent_options=agents.options.get(agents.name, {}),
         other_agent_options=agents.options,
-        key=args.key or key_from_environment(),
+        key=_given_key(args),
         max_payload=args.max_payload,
         confirmation_mode=settings.confirmation_mode,
+        allowed_origins=tuple(settings.allowed_origins),
+        allowed_hosts=tuple(settings.allowed_hosts),
     )
     try:
         return server_loop.run(serve_until_signalled(config))
@@ -138,10 +180,21 @@ def _run_serve(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
 
 
+def _client_key_arguments(parser: argparse.ArgumentParser) -> None:
+    _key_arguments(
+        parser,
+        "file whose first line is the session key (default: $OHTUI_SESSION_API_KEY, else the key file of the data "
+        "dir whose `ohtui serve` listens at URL)",
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="data directory of a local `ohtui serve`, whose key file is used for it"
+    )
+
+
 def _tail_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", metavar="URL", help="server address, e.g. http://127.0.0.1:3000")
     parser.add_argument("--conversation", "-c", required=True, metavar="ID", help="conversation to follow")
-    parser.add_argument("--key", metavar="KEY", help="session key (default: $OHTUI_SESSION_API_KEY)")
+    _client_key_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print each event as its upstream JSON dict")
 
 
@@ -149,9 +202,8 @@ def _run_tail(args: argparse.Namespace) -> int:
     import asyncio
 
     from ohtui.client.tail import tail
-    from ohtui.server.app import key_from_environment
 
-    return asyncio.run(tail(args.url, args.conversation, key=args.key or key_from_environment(), as_json=args.json))
+    return asyncio.run(tail(args.url, args.conversation, key=_client_key(args), as_json=args.json))
 
 
 def _ui_arguments(parser: argparse.ArgumentParser) -> None:
@@ -180,10 +232,14 @@ def _embedded_arguments(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     from ohtui.config import Settings, SettingsError
 
+    notices: list[str] = []
     try:
-        return Settings.load().with_overrides(theme=getattr(args, "theme", None), **overrides)
+        settings = Settings.load(notices=notices).with_overrides(theme=getattr(args, "theme", None), **overrides)
     except SettingsError as error:
         raise UserError(str(error)) from None
+    for notice in notices:
+        print(f"ohtui: {notice}", file=sys.stderr)
+    return settings
 
 
 def _run_ui(args: argparse.Namespace) -> int:
@@ -206,12 +262,13 @@ def _embedded_app(args: argparse.Namespace) -> OhtuiApp:
     server_config = ServerConfig(
         host=settings.host,
         port=settings.port,
-        data_dir=_data_dir(args.data_dir),
+        data_dir=_private_data_dir(args.data_dir),
         agent=agents.name,
         agent_options=agents.options.get(agents.name, {}),
         other_agent_options=agents.options,
-        generate_key=True,
         confirmation_mode=settings.confirmation_mode,
+        allowed_origins=tuple(settings.allowed_origins),
+        allowed_hosts=tuple(settings.allowed_hosts),
     )
     target = Target(conversation_id=args.conversation, resume_latest=args.resume)
     return OhtuiApp(target, settings, server_config=server_config, notice=agents.notice)
@@ -251,7 +308,7 @@ def _agent_setup(settings: Settings) -> AgentSetup:
 
 def _connect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", metavar="URL", help="server address, e.g. http://127.0.0.1:3000 (an ssh tunnel's end)")
-    parser.add_argument("--key", metavar="KEY", help="session key (default: $OHTUI_SESSION_API_KEY)")
+    _client_key_arguments(parser)
     _ui_arguments(parser)
 
 
@@ -264,11 +321,10 @@ def _run_connect(args: argparse.Namespace) -> int:
 
 
 def _remote_app(args: argparse.Namespace) -> OhtuiApp:
-    from ohtui.server.app import key_from_environment
     from ohtui.tui.app import OhtuiApp, Target
 
     settings = _settings(args)
-    key = args.key or key_from_environment()
+    key = _client_key(args)
     target = Target(url=args.url.rstrip("/"), key=key, conversation_id=args.conversation, resume_latest=args.resume)
     return OhtuiApp(target, settings)
 
@@ -303,6 +359,17 @@ def _data_dir(value: str | None) -> Path:
     from ohtui.config import data_dir
 
     return data_dir(value)
+
+
+def _private_data_dir(value: str | None) -> Path:
+    """The data directory, created or tightened to this user only (0700), with a notice when it was tightened."""
+    from ohtui.config import private_directory
+
+    path = _data_dir(value)
+    notice = private_directory(path, tighten=True)
+    if notice:
+        print(f"ohtui: {notice}", file=sys.stderr)
+    return path
 
 
 COMMANDS: list[Command] = [

@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 
 START_TIMEOUT = 30.0
+TEST_KEY = "test-session-key-0123456789"
 
 
 class ServeProcess:
-    def __init__(self, data_dir: Path, *extra: str, key: str | None = "test-key") -> None:
+    def __init__(self, data_dir: Path, *extra: str, key: str | None = TEST_KEY) -> None:
+        """``key`` reaches the server through ``OHTUI_SESSION_API_KEY``; None leaves it to make or find its own."""
         self.data_dir = data_dir
         self.key = key
         self.args = [sys.executable, "-m", "ohtui", "serve", "--port", "0", "--data-dir", str(data_dir), *extra]
-        if key:
-            self.args += ["--key", key]
         self.process: asyncio.subprocess.Process | None = None
         self.url = ""
         self.stderr_lines: list[str] = []
@@ -25,6 +25,8 @@ class ServeProcess:
     async def start(self) -> str:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("OHTUI_SESSION_API_KEY", None)
+        if self.key is not None:
+            env["OHTUI_SESSION_API_KEY"] = self.key
         self.process = await asyncio.create_subprocess_exec(
             *self.args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
         )
@@ -36,6 +38,19 @@ class ServeProcess:
                 if line.startswith("ohtui serving on "):
                     self.url = line.removeprefix("ohtui serving on ").strip()
                     return self.url
+
+    async def line_starting(self, prefix: str) -> str:
+        """The first line of stderr, seen or still to come, that starts with ``prefix``."""
+        async with asyncio.timeout(START_TIMEOUT):
+            for line in self.stderr_lines:
+                if line.startswith(prefix):
+                    return line
+            while True:
+                line = await self._line()
+                if line is None:
+                    raise RuntimeError(f"ohtui serve never printed {prefix!r}: {self.stderr_lines}")
+                if line.startswith(prefix):
+                    return line
 
     async def _line(self) -> str | None:
         assert self.process is not None and self.process.stderr is not None

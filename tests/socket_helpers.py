@@ -18,7 +18,6 @@ WAIT = 10.0
 
 @asynccontextmanager
 async def running_server(tmp_path: Path, **options: Any) -> AsyncIterator[OhtuiServer]:
-    options.setdefault("generate_key", True)
     server = OhtuiServer(ServerConfig(data_dir=tmp_path / "server", **options))
     await server.start()
     try:

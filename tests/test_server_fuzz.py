@@ -25,7 +25,7 @@ class LoopThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.server = OhtuiServer(ServerConfig(data_dir=data_dir, generate_key=True, max_payload=256 * 1024))
+        self.server = OhtuiServer(ServerConfig(data_dir=data_dir, max_payload=256 * 1024))
         self.client = V0Client()
 
     def run(self, coroutine: Any, timeout: float = 30.0) -> Any:

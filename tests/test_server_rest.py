@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from ohtui.server import OhtuiServer
+from ohtui.server.limits import incoming_message_limit
 from tests.socket_helpers import is_state, running_server, v0_client
 
 
@@ -19,6 +20,7 @@ async def call(
     headers = {"X-Session-API-Key": server.key} if key == "server" and server.key else {}
     if key not in ("server", None):
         headers = {"X-Session-API-Key": key}
+    headers.update(kwargs.pop("headers", {}))
     async with aiohttp.ClientSession() as session:
         async with session.request(method, f"{server.url}{path}", headers=headers, **kwargs) as response:
             return response.status, await response.json(content_type=None)
@@ -135,17 +137,34 @@ async def test_post_bad_event_is_refused_and_not_stored(tmp_path: Path, body: An
 async def test_body_that_is_not_json_is_a_json_400(tmp_path: Path) -> None:
     async with running_server(tmp_path) as server:
         await call(server, "POST", "/api/conversations", json={"conversation_id": "c"})
-        status, body = await call(server, "POST", "/api/conversations/c/events", data=b"{nope")
+        status, body = await call(
+            server, "POST", "/api/conversations/c/events", data=b"{nope", headers={"Content-Type": "application/json"}
+        )
     assert status == 400 and "JSON" in body["message"]
 
 
 async def test_oversized_body_is_a_json_413(tmp_path: Path) -> None:
     async with running_server(tmp_path, max_payload=10_000) as server:
         await call(server, "POST", "/api/conversations", json={"conversation_id": "c"})
+        before = server.db.events("c").latest_id()
+        content = "x" * (incoming_message_limit(10_000) + 1)
         status, body = await call(
-            server, "POST", "/api/conversations/c/events", json={"action": "message", "args": {"content": "x" * 20_000}}
+            server, "POST", "/api/conversations/c/events", json={"action": "message", "args": {"content": content}}
         )
-    assert status == 413 and body["error"]
+        assert status == 413 and body["error"]
+        assert server.db.events("c").latest_id() == before
+
+
+async def test_action_over_the_limit_as_stored_is_refused_with_the_limit(tmp_path: Path) -> None:
+    async with running_server(tmp_path, max_payload=10_000) as server:
+        await call(server, "POST", "/api/conversations", json={"conversation_id": "c"})
+        before = server.db.events("c").latest_id()
+        status, body = await call(
+            server, "POST", "/api/conversations/c/events", json={"action": "message", "args": {"content": "x" * 6_000}}
+        )
+        assert status == 400 and body["error"] is True
+        assert "over the limit of 10,000 bytes" in body["message"]
+        assert server.db.events("c").latest_id() == before
 
 
 async def test_unknown_route_is_a_json_404(tmp_path: Path) -> None:

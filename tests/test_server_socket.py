@@ -90,11 +90,12 @@ class TestConnectMatrix:
         ):
             assert client.sio.connected
 
-    async def test_server_without_key_on_loopback_accepts_anyone(self, tmp_path: Path) -> None:
-        async with running_server(tmp_path, generate_key=False) as server:
-            assert server.key is None
-            async with v0_client(server.url, conversation_id="c") as client:
-                assert client.sio.connected
+    async def test_server_started_without_key_makes_one_and_refuses_keyless_clients(self, tmp_path: Path) -> None:
+        async with running_server(tmp_path) as server:
+            assert server.key is not None and len(server.key) >= 16
+            error = await refused(server.url, conversation_id="c")
+            assert error == {"message": "invalid_session_api_key"}
+            assert server.db.conversations.get("c") is None
 
 
 def _seed(db_path: Path, conversation_id: str) -> list[int]:
@@ -356,7 +357,7 @@ class TestBadInput:
 
 
 async def test_stop_flushes_and_restart_keeps_everything(tmp_path: Path) -> None:
-    config = ServerConfig(data_dir=tmp_path, generate_key=True)
+    config = ServerConfig(data_dir=tmp_path)
     server = OhtuiServer(config)
     await server.start()
     async with v0_client(server.url, conversation_id="c", session_api_key=server.key) as client:

@@ -86,3 +86,22 @@ async def test_tail_with_a_wrong_key_exits_3_with_the_reason(tmp_path: Path) -> 
         await serve.ensure_gone()
     assert tail.returncode == 3
     assert b"refused: invalid_session_api_key" in err and out == b""
+
+
+async def test_tail_finds_the_key_of_a_local_serve_by_itself(tmp_path: Path) -> None:
+    serve = ServeProcess(tmp_path / "server", key=None)
+    url = await serve.start()
+    key = (tmp_path / "server" / "session_key").read_text().strip()
+    tail: asyncio.subprocess.Process | None = None
+    try:
+        async with v0_client(url, conversation_id="c", session_api_key=key) as client:
+            await client.frames_until(is_state("awaiting_user_input"))
+        tail = await _start_tail(url, "--data-dir", str(tmp_path / "server"))
+        assert tail.stdout is not None and tail.stderr is not None
+        lines = await _lines_until(tail.stdout, lambda line: "awaiting_user_input" in line)
+        assert lines and "awaiting_user_input" in lines[-1]
+    finally:
+        if tail is not None and tail.returncode is None:
+            tail.send_signal(signal.SIGINT)
+            await tail.wait()
+        await serve.ensure_gone()

@@ -94,7 +94,7 @@ async def test_reject_produces_upstreams_sequence(tmp_path: Path) -> None:
 
 
 async def test_server_restart_reconnects_without_duplicated_rows(tmp_path: Path) -> None:
-    server = OhtuiServer(ServerConfig(data_dir=tmp_path / "remote", generate_key=True, clock=CounterClock()))
+    server = OhtuiServer(ServerConfig(data_dir=tmp_path / "remote", clock=CounterClock()))
     await server.start()
     port = int(server.url.rsplit(":", 1)[1])
     proxy = FaultProxy("127.0.0.1", port)
@@ -112,7 +112,7 @@ async def test_server_restart_reconnects_without_duplicated_rows(tmp_path: Path)
                 proxy.refuse(True)
                 await type_and_send(pilot, "typed while offline")
                 await app.wait_until(lambda: app.chat.pending == 1)
-                server = OhtuiServer(ServerConfig(data_dir=tmp_path / "remote", generate_key=False, key=server.key))
+                server = OhtuiServer(ServerConfig(data_dir=tmp_path / "remote", key=server.key))
                 await server.start()
                 proxy.target_port = int(server.url.rsplit(":", 1)[1])
                 proxy.refuse(False)
@@ -132,7 +132,7 @@ async def test_server_restart_reconnects_without_duplicated_rows(tmp_path: Path)
 
 
 async def test_refused_connection_shows_the_reason_and_the_fix(tmp_path: Path) -> None:
-    server = OhtuiServer(ServerConfig(data_dir=tmp_path / "remote", generate_key=True))
+    server = OhtuiServer(ServerConfig(data_dir=tmp_path / "remote"))
     await server.start()
     app = make_app(tmp_path, target=Target(url=server.url, key="wrong", conversation_id="c", display_url="remote"))
     try:

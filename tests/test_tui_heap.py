@@ -32,7 +32,9 @@ def test_counter_freezes_once_enough_are_held_and_counts_again_after() -> None:
     frozen = gc.get_freeze_count()
     assert frozen > 0
     assert not counter.held(99)  # counting restarts at the freeze
-    assert gc.get_freeze_count() == frozen
+    # No second freeze (which would add what was made since); frozen objects freed meanwhile, by another test's
+    # thread still winding down in this worker, may only lower the count.
+    assert gc.get_freeze_count() <= frozen
     del kept
 
 

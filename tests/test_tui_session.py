@@ -19,7 +19,7 @@ WAIT = 30.0
 
 async def test_history_is_posted_in_chunks_and_newer_events_after_it(tmp_path: Path) -> None:
     count = 2 * HISTORY_CHUNK + 500
-    server = OhtuiServer(ServerConfig(data_dir=tmp_path / "server", generate_key=True))
+    server = OhtuiServer(ServerConfig(data_dir=tmp_path / "server"))
     await server.start()
     history = server.db.events("long").append_many(
         [MessageAction(content=f"message {n}") for n in range(count)], EventSource.USER

@@ -79,7 +79,6 @@ def make_app(
     server_config = ServerConfig(
         data_dir=tmp_path / "server",
         agent=agent,
-        generate_key=True,
         clock=CounterClock(),
         confirmation_mode=confirmation_mode,
         runtime_factory=runtime_factory,

@@ -141,7 +141,7 @@ def _awaiting(tmp: Path, stack: ExitStack) -> tuple[OhtuiApp, Setup]:
 
 def _remote_server(tmp: Path, stack: ExitStack) -> EmbeddedServer:
     """A "remote" server on its own thread and loop (the app under test runs on another loop)."""
-    remote = EmbeddedServer(ServerConfig(data_dir=tmp / "remote", generate_key=True, clock=CounterClock()))
+    remote = EmbeddedServer(ServerConfig(data_dir=tmp / "remote", clock=CounterClock()))
     remote.start_blocking()
     stack.callback(remote.stop_blocking)
     return remote

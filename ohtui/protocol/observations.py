@@ -309,6 +309,20 @@ class LoopDetectionObservation(Observation):
         return ""
 
 
+class UndeliveredExtras(Extras):
+    event_bytes: int = 0
+    limit: int = 0
+
+
+class UndeliveredObservation(Observation):
+    """An ohtui extension: stands in for a stored event too large for one socket message (§9), sent in its place
+    (with its id) to ohtui's clients, which store it as the record of a known gap. Stock clients never get it."""
+
+    observation: Literal["ohtui_undelivered"] = "ohtui_undelivered"
+    extras: UndeliveredExtras = Field(default_factory=UndeliveredExtras)
+    extras_class: ClassVar[type[Extras]] = UndeliveredExtras
+
+
 OBSERVATION_CLASSES: tuple[type[Observation], ...] = (
     NullObservation,
     CmdOutputObservation,
@@ -329,4 +343,5 @@ OBSERVATION_CLASSES: tuple[type[Observation], ...] = (
     FileDownloadObservation,
     TaskTrackingObservation,
     LoopDetectionObservation,
+    UndeliveredObservation,
 )

@@ -8,26 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import socketio
 from aiohttp import web
 
-from ohtui.server.auth import is_loopback, new_session_key
+from ohtui.server.auth import new_session_key, served_key_problem
 from ohtui.server.conversations import ConversationManager
+from ohtui.server.limits import DEFAULT_MAX_ACTION_BYTES, MAX_ACTION_BYTES_CEILING, incoming_message_limit
 from ohtui.server.packets import send_event
 from ohtui.server.rest import RestApi
+from ohtui.server.security import RequestGuard
+from ohtui.server.socket_server import OhtuiSocketServer
 from ohtui.server.sockets import SocketHandlers
 from ohtui.store import Database
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_PAYLOAD = 4 * 1024 * 1024
-KEY_ENV = "OHTUI_SESSION_API_KEY"
 
 
 class ServerError(RuntimeError):
@@ -46,9 +44,13 @@ class ServerConfig:
     other_agent_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Options of the other agents, by name, for conversations created with another agent (e.g. the demo)."""
     key: str | None = None
-    generate_key: bool = False
-    """Embedded use: a fresh random key per run when none is given."""
-    max_payload: int = DEFAULT_MAX_PAYLOAD
+    """The session key clients must present; a fresh random one when None (a server never runs without one)."""
+    max_payload: int = DEFAULT_MAX_ACTION_BYTES
+    """The largest client action accepted, in bytes as stored."""
+    allowed_origins: tuple[str, ...] = ()
+    """Web pages (origins, e.g. ``https://app.example.org``) allowed to call the server; ``*`` for any."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names accepted besides loopback ones (a reverse proxy's name)."""
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
     confirmation_mode: bool = False
@@ -65,7 +67,7 @@ class OhtuiServer:
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self.key: str | None = None
-        self.sio: socketio.AsyncServer | None = None
+        self.sio: OhtuiSocketServer | None = None
         self.manager: ConversationManager | None = None
         self.sockets: SocketHandlers | None = None
 
@@ -81,28 +83,36 @@ class OhtuiServer:
             raise ServerError("the server is not started")
         return self._db
 
-    async def start(self) -> tuple[str, str | None]:
-        """Bind and serve; returns ``(url, key)``. ``key`` is None only for a loopback server started without one."""
+    async def start(self) -> tuple[str, str]:
+        """Bind and serve; returns ``(url, key)``."""
         config = self.config
-        key = config.key or (new_session_key() if config.generate_key else None)
-        if not key and not is_loopback(config.host):
+        key = config.key or new_session_key()
+        problem = served_key_problem(key)
+        if problem is not None:
+            raise ServerError(f"{problem}: use a random key (ohtui makes one when none is given)")
+        if not 0 < config.max_payload <= MAX_ACTION_BYTES_CEILING:
             raise ServerError(
-                f"refusing to listen on {config.host} without a session key: anyone who can reach it could run "
-                f"commands. Pass --key KEY or set {KEY_ENV} (clients then need the same key)."
+                f"the largest action must be between 1 and {MAX_ACTION_BYTES_CEILING} bytes, so that every stored "
+                f"event fits in one socket message (got {config.max_payload})"
             )
         self.key = key
         if self._db is None:
             db_path = config.db_path or (config.data_dir / "ohtui.db" if config.data_dir else None)
             clock = config.clock
             self._db = await asyncio.to_thread(lambda: Database(db_path, clock=clock) if clock else Database(db_path))
-        sio = socketio.AsyncServer(
+        origins = list(config.allowed_origins)
+        incoming_limit = incoming_message_limit(config.max_payload)
+        sio = OhtuiSocketServer(
             async_mode="aiohttp",
-            cors_allowed_origins="*",
+            # Origins are checked by RequestGuard for every request; Engine.IO only adds CORS answers for the ones
+            # allowed, never with credentials (an empty list turns its own handling off).
+            cors_allowed_origins="*" if "*" in origins else origins,
+            cors_credentials=False,
             ping_interval=config.ping_interval,
             ping_timeout=config.ping_timeout,
-            # Engine.IO drops a connection whose message exceeds this; ohtui's own limit (max_payload) is lower so
-            # that a too-large action gets a clear error frame instead of a dropped socket.
-            max_http_buffer_size=config.max_payload * 4,
+            # The largest message read from a client (aiohttp enforces it while reading, before buffering it);
+            # ohtui's own action limit is lower, so a too-large action gets an error frame, not a dropped socket.
+            max_http_buffer_size=incoming_limit,
             logger=False,
             engineio_logger=False,
         )
@@ -125,7 +135,10 @@ class OhtuiServer:
             stall_timeout=config.ping_interval + config.ping_timeout,
         )
         rest = RestApi(self.manager, key=key, max_payload=config.max_payload)
-        app = web.Application(middlewares=[rest.middleware], client_max_size=config.max_payload)
+        guard = RequestGuard(
+            bind_host=config.host, allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts
+        )
+        app = web.Application(middlewares=[guard.middleware, rest.middleware], client_max_size=incoming_limit)
         app.add_routes(rest.routes())
         sio.attach(app, socketio_path="socket.io")
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -185,7 +198,3 @@ def _bound_address(runner: web.AppRunner, host: str) -> tuple[str, int]:
             shown = f"[{bound_host}]" if ":" in bound_host else bound_host
             return shown, int(address[1])
     raise ServerError(f"could not read the bound address for {host}")
-
-
-def key_from_environment() -> str | None:
-    return os.environ.get(KEY_ENV) or None

@@ -10,8 +10,23 @@ KEY_HEADER = "X-Session-API-Key"
 KEY_QUERY = "session_api_key"
 
 
+MIN_KEY_LENGTH = 16
+
+
 def new_session_key() -> str:
     return secrets.token_urlsafe(24)
+
+
+def served_key_problem(key: str) -> str | None:
+    """Why ``key`` may not protect a server ohtui runs, or None. Keys ohtui presents to other servers are not
+    checked: those servers decide."""
+    if not key.strip():
+        return "the session key is blank"
+    if key != key.strip():
+        return "the session key starts or ends with white space"
+    if len(key) < MIN_KEY_LENGTH:
+        return f"the session key has {len(key)} characters; at least {MIN_KEY_LENGTH} are required"
+    return None
 
 
 def key_matches(expected: str | None, given: object) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 from ohtui.agent.controller import AgentController
 from ohtui.agent.registry import AGENTS, create_agent
 from ohtui.protocol import Action, Event, MessageAction, StatusUpdate, event_to_json
-from ohtui.server.forwarding import live_text
+from ohtui.server.forwarding import Oversized, live_text
 from ohtui.store import ConversationInfo, Database, EventStore
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class ConversationManager:
         self._runtime_factory = runtime_factory
         self._confirmation_mode = confirmation_mode
         self._live: dict[str, Conversation] = {}
+        self.oversized = Oversized()
         self._starting: dict[str, asyncio.Future[Conversation]] = {}
 
     @property
@@ -218,6 +219,11 @@ class ConversationManager:
                 if not stock_sids and not full_sids:
                     continue
                 text = event_to_json(item)
+                if not self.oversized.fits(text):
+                    marker = self.oversized.marker(conversation.conversation_id, item.id or 0, item.kind, text)
+                    if full_sids:
+                        await self._emit("oh_event", marker, full_sids)
+                    continue
                 stock = live_text(item, text) if stock_sids else None
                 if stock == text:  # the same frame for both rooms: encoded and sent once
                     await self._emit("oh_event", text, stock_sids + full_sids)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from ohtui.protocol import (
     AgentStateChangedObservation,
     CmdOutputObservation,
@@ -12,10 +15,15 @@ from ohtui.protocol import (
     NullObservation,
     RecallAction,
     RecallObservation,
+    UndeliveredExtras,
+    UndeliveredObservation,
     event_to_json,
 )
+from ohtui.server.limits import DELIVERABLE_EVENT_BYTES, is_deliverable, utf8_size
 from ohtui.store import StoredRow
 from ohtui.store.filters import row_types
+
+log = logging.getLogger(__name__)
 
 _SKIPPED_ON_REPLAY = (NullAction, NullObservation, RecallAction)
 _ENVIRONMENT_SHOWN_LIVE = (CmdOutputObservation, AgentStateChangedObservation, RecallObservation, ErrorObservation)
@@ -58,3 +66,47 @@ def live_text(event: Event, stored_text: str) -> str | None:
             return stored_text.replace(_ENVIRONMENT_SOURCE, _AGENT_SOURCE, 1)
         return event_to_json(event.model_copy(update={"source": EventSource.AGENT}))
     return None
+
+
+_STORED_TIMESTAMP = re.compile(r'"timestamp":"([^"\\]{1,64})"')
+
+
+class Oversized:
+    """Stored events too large for one frame (an older database, an import): never sent whole.
+
+    ohtui's clients get an :class:`UndeliveredObservation` with the event's id in its place, which they store as the
+    record of a known gap; stock clients get nothing. Each such event is logged once per server."""
+
+    def __init__(self) -> None:
+        self._logged: set[tuple[str, int]] = set()
+
+    @staticmethod
+    def fits(text: str) -> bool:
+        return is_deliverable(text)
+
+    def marker(self, conversation_id: str, event_id: int, kind: str, text: str) -> str:
+        size = utf8_size(text)
+        if (conversation_id, event_id) not in self._logged:
+            self._logged.add((conversation_id, event_id))
+            log.warning(
+                "event %d (%s) of conversation %s is %d bytes, over the %d a frame may carry: not sent to clients",
+                event_id,
+                kind,
+                conversation_id,
+                size,
+                DELIVERABLE_EVENT_BYTES,
+            )
+        found = _STORED_TIMESTAMP.search(text, 0, 200)
+        content = (
+            f"Event {event_id} ({kind or 'unknown'}, {size / 1_000_000:.1f} MB) is larger than one socket message may "
+            f"carry ({DELIVERABLE_EVENT_BYTES / 1_000_000:.1f} MB) and was not sent; `ohtui export` on the server has "
+            "it whole."
+        )
+        marker = UndeliveredObservation(
+            id=event_id,
+            timestamp=found.group(1) if found else None,
+            source=EventSource.ENVIRONMENT,
+            content=content,
+            extras=UndeliveredExtras(event_bytes=size, limit=DELIVERABLE_EVENT_BYTES),
+        )
+        return event_to_json(marker)

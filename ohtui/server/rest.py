@@ -16,6 +16,7 @@ from ohtui.agent.registry import AGENTS
 from ohtui.protocol import event_to_dict
 from ohtui.server.auth import KEY_HEADER, KEY_QUERY, key_matches
 from ohtui.server.conversations import ConversationManager
+from ohtui.server.security import json_error
 from ohtui.server.sockets import SocketHandlers
 from ohtui.store import ConversationInfo, StoreError
 
@@ -25,10 +26,6 @@ MAX_PAGE = 1000
 """Upstream caps a page at 100 events; ohtui accepts larger pages (a stock client never asks for them)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def json_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": code, "message": message}, status=status)
 
 
 class RestApi:
@@ -51,7 +48,9 @@ class RestApi:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Key check for every API route but health; JSON for every error, never an HTML page or a traceback."""
-        if request.path.startswith("/api/") and request.path != "/api/health":
+        if not request.path.startswith("/api/"):
+            return await handler(request)  # Socket.IO's own route answers for itself
+        if request.path != "/api/health":
             given = request.headers.get(KEY_HEADER) or request.query.get(KEY_QUERY)
             if not key_matches(self._key, given):
                 return json_error(401, "invalid_session_api_key", f"a valid {KEY_HEADER} header is required")

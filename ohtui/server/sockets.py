@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,10 +17,12 @@ from ohtui.protocol import (
     OpaqueEvent,
     ProtocolError,
     event_from_dict,
+    event_to_json,
 )
 from ohtui.server.auth import KEY_QUERY, key_matches
 from ohtui.server.conversations import ConversationManager, full_room_of, room_of
 from ohtui.server.forwarding import is_agent_state_row, row_skipped_on_replay
+from ohtui.server.limits import ENVELOPE_BYTES, RepeatedProblems, utf8_size
 from ohtui.server.replay import ReplaySender, ReplayStalled
 from ohtui.store import StoreError
 
@@ -31,6 +32,7 @@ REFUSED_NO_CONVERSATION = "No conversation_id in query params"
 REFUSED_BAD_KEY = "invalid_session_api_key"
 _CLIENT_ASSIGNED = ("id", "timestamp", "source", "cause")
 _CONNECT_TURNS = 200
+_ACCEPTED = ("oh_user_action", "oh_action", "ohtui_ping")
 
 
 def _first(query: dict[str, list[str]], name: str) -> str | None:
@@ -65,11 +67,13 @@ class SocketHandlers:
         self._max_payload = max_payload
         self._conversation_of: dict[str, str] = {}
         self._replays: dict[str, asyncio.Task[None]] = {}
+        self._problems = RepeatedProblems(log)
         sio.on("connect", self.connect)
         sio.on("disconnect", self.disconnect)
         sio.on("oh_user_action", self.user_action)
         sio.on("oh_action", self.user_action)
         sio.on("ohtui_ping", self.ping)
+        sio.on("*", self.other_event)
 
     def connections(self, conversation_id: str) -> list[str]:
         return [sid for sid, cid in self._conversation_of.items() if cid == conversation_id]
@@ -153,6 +157,7 @@ class SocketHandlers:
             await self._sio.disconnect(sid)
             return
         events = conversation.events
+        oversized = self._manager.oversized
         held: str | None = None
         sent_upto = after_id
         while True:
@@ -165,12 +170,17 @@ class SocketHandlers:
                 await sender.flush()
                 continue
             for row in events.search_raw(start_id=sent_upto + 1, end_id=upto):
+                text = row.json
+                if not oversized.fits(text):
+                    if not complete:
+                        continue
+                    text = oversized.marker(conversation_id, row.id, row.kind, text)
                 if complete:
-                    await sender.send(row.json)
+                    await sender.send(text)
                 elif is_agent_state_row(row):
-                    held = row.json
+                    held = text
                 elif not row_skipped_on_replay(row):
-                    await sender.send(row.json)
+                    await sender.send(text)
             await sender.flush()
             sent_upto = upto
         # enter_room never suspends (the default manager's version is synchronous inside), so the caught-up check
@@ -198,12 +208,15 @@ class SocketHandlers:
         replay = self._replays.pop(sid, None)
         if replay is not None:
             replay.cancel()
+        self._problems.forget(sid)
         conversation_id = self._conversation_of.pop(sid, None)
         if conversation_id is None:
             log.debug("disconnect_from_uninitialized_session:%s", sid)
 
     async def user_action(self, sid: str, data: Any = None) -> dict[str, Any]:
-        """Store a client action; answer the sender (ack and, on error, an error frame on ``oh_event``)."""
+        """Store a client action; answer the sender (ack and, on error, an error frame on ``oh_event``).
+
+        Every frame gets an answer: a failure this code did not foresee is refused like any other, and logged."""
         conversation_id = self._conversation_of.get(sid)
         if conversation_id is None:
             return await self._refuse(sid, f"no_connected_session:{sid}")
@@ -216,24 +229,28 @@ class SocketHandlers:
             return await self._refuse(sid, str(error))
         except StoreError as error:
             return await self._refuse(sid, f"could not store the action: {error}")
+        except Exception:
+            log.exception("could not handle an action of %s in %s", sid, conversation_id)
+            return await self._refuse(sid, "the server failed to handle this action; see its log")
         return {"id": stored.id}
 
+    async def other_event(self, event: str, sid: str, *data: Any) -> dict[str, Any]:
+        """An event name ohtui does not handle: answered with an error frame instead of silence."""
+        return await self._refuse(sid, f"unknown event {event[:80]!r}: ohtui accepts {', '.join(_ACCEPTED)}")
+
     async def _refuse(self, sid: str, message: str) -> dict[str, Any]:
+        self._problems.report(sid, "refused frame", message)
         frame = ErrorFrame(message=message).model_dump(mode="json")
         await self._sio.emit("oh_event", frame, to=sid)
         return frame
 
     @staticmethod
-    def parse_client_action(data: Any, max_payload: int) -> tuple[Action | None, str]:
-        """A client payload as an action ready to store, or ``(None, what was wrong)``."""
+    def parse_client_action(data: Any, max_bytes: int) -> tuple[Action | None, str]:
+        """A client payload as an action ready to store, or ``(None, what was wrong)``.
+
+        The size that counts is the action's as it would be stored, which is what every later frame carries."""
         if not isinstance(data, dict):
             return None, f"an action must be a JSON object, got {type(data).__name__}"
-        try:
-            size = len(json.dumps(data))
-        except (TypeError, ValueError, RecursionError):
-            return None, "the action is not valid JSON data"
-        if size > max_payload:
-            return None, f"the action is {size} bytes, over the limit of {max_payload} bytes"
         try:
             event = event_from_dict(data)
         except ProtocolError as error:
@@ -244,4 +261,11 @@ class SocketHandlers:
             if what == "observation":
                 return None, "clients may send actions only, not observations"
             return None, f"unknown action type {kind!r}"
-        return event.model_copy(update=dict.fromkeys(_CLIENT_ASSIGNED)), ""
+        action = event.model_copy(update=dict.fromkeys(_CLIENT_ASSIGNED))
+        try:
+            size = utf8_size(event_to_json(action)) + ENVELOPE_BYTES
+        except ProtocolError:
+            return None, "the action holds text that is not valid Unicode (a lone surrogate such as \\ud800)"
+        if size > max_bytes:
+            return None, f"the action is {size:,} bytes as stored, over the limit of {max_bytes:,} bytes"
+        return action, ""

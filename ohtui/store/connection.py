@@ -9,6 +9,7 @@ read transaction stays open between the chunks of a streaming search and checkpo
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ohtui.config import private_directory, private_file
 from ohtui.store import schema
 from ohtui.store.checkpointer import Checkpointer
 from ohtui.store.errors import StoreError
@@ -25,6 +27,14 @@ logger = logging.getLogger("ohtui.store")
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
 _PERM = 3
 _ELSEWHERE = "use another data directory (--data-dir or OHTUI_DATA_DIR)"
+
+
+def _private_database_file(path: Path) -> None:
+    """The database file for this user only (0600); SQLite gives its -wal and -shm files the same mode."""
+    if path.exists():
+        private_file(path)
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 class Connections:
@@ -37,7 +47,8 @@ class Connections:
         self._all: list[sqlite3.Connection] = []
         self._closed = False
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(path.parent)
+            _private_database_file(path)
         except OSError as error:
             raise StoreError(f"cannot create the data directory {path.parent}: {error.strerror or error}") from None
         schema.check_header(path)

@@ -210,7 +210,7 @@ class OhtuiApp(App[int]):
         settings = self.settings
         url, key = self.target.url, self.target.key
         if url is None:
-            config = self._server_config or ServerConfig(host=settings.host, port=settings.port, generate_key=True)
+            config = self._server_config or ServerConfig(host=settings.host, port=settings.port)
             self.embedded = EmbeddedServer(config)
             try:
                 url, key = await self.embedded.start()

@@ -45,6 +45,7 @@ from ohtui.protocol import (
     RecallAction,
     SystemMessageAction,
     TaskTrackingAction,
+    UndeliveredObservation,
     UserRejectObservation,
 )
 from ohtui.protocol.summary import compact_json, rest_lines, summary
@@ -159,7 +160,7 @@ def source_label(event: Event) -> str:
 
 def is_error(event: Event) -> bool:
     """Errors the log highlights: error observations, non-zero exits, the error state, failed browsing."""
-    if isinstance(event, ErrorObservation):
+    if isinstance(event, (ErrorObservation, UndeliveredObservation)):
         return True
     if isinstance(event, CmdOutputObservation):
         return event.exit_code not in (0, -1)
