@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from ohtui.client.status import ConnectionState
-from ohtui.protocol import EventSource, MessageAction, UndeliveredObservation
+from ohtui.protocol import ErrorFrame, EventSource, MessageAction, UndeliveredObservation
 from ohtui.protocol.summary import summary
 from ohtui.server.limits import DEFAULT_MAX_ACTION_BYTES, DELIVERABLE_EVENT_BYTES, TRANSPORT_MESSAGE_LIMIT
 from ohtui.store import Database
@@ -180,3 +180,18 @@ async def test_an_oversized_live_event_reaches_ohtui_clients_as_a_marker(tmp_pat
             await store_until(store, lambda: store.has(stored.id or 0))
             assert isinstance(store.get(stored.id or 0), UndeliveredObservation)
 
+
+async def test_a_client_reports_and_fetches_an_event_an_older_server_sends_over_the_limit(tmp_path: Path) -> None:
+    """An older ohtui (or another server) sends the oversized event whole, which closes the client's websocket on
+    every replay: the client notices that the connection keeps ending at the same place, says so, and fetches the
+    event over REST instead of reconnecting forever."""
+    big_id, last_id = _seed_with_an_oversized_event(tmp_path / "server" / "ohtui.db")
+    reports: list[ErrorFrame] = []
+    async with running_server(tmp_path) as server:
+        server.manager.oversized.fits = lambda text: True  # type: ignore[method-assign, union-attr]
+        async with client_for(server.url, tmp_path, server.key, "big", on_error=reports.append) as (conn, store, log):
+            await store_until(store, lambda: store.latest_id() >= last_id, timeout=60)
+            fetched = store.get(big_id)
+            assert isinstance(fetched, MessageAction) and len(fetched.args.content) > TRANSPORT_MESSAGE_LIMIT // 2
+            assert [e.id for e in store.search()] == list(range(store.latest_id() + 1))
+    assert any(f"event {big_id} did not arrive over the socket" in frame.message for frame in reports), reports

@@ -43,6 +43,7 @@ _REPLAY_DONE = object()
 _COUNTER_REFRESH = 0.2
 _REPAIR_RETRY = 1.0
 _MAX_BATCH = 2000
+_STALLS_BEFORE_REST = 2
 
 
 class _SocketClient(socketio.AsyncClient):
@@ -191,8 +192,10 @@ class Connection:
     async def _run(self) -> None:
         attempt = 0
         failing_since: float | None = None
+        stalls = 0
         while not self._closing:
             self._set_state(ConnectionState.CONNECTING, attempt=attempt, next_retry_in=None, next_retry_at=None)
+            latest_before = self.store.latest_id()
             refused = await self._connect_once()
             if refused is not None:
                 self._set_state(ConnectionState.REFUSED, last_error=refused)
@@ -208,6 +211,10 @@ class Connection:
                     return
                 if time.monotonic() - connected_at >= self.backoff.stable_after:
                     attempt = 0
+                stalls = 0 if self.store.latest_id() > latest_before else stalls + 1
+                if stalls >= _STALLS_BEFORE_REST:
+                    stalls = 0
+                    await self._fetch_past_stall()
             failing_since = failing_since if failing_since is not None else time.monotonic()
             attempt += 1
             if self.backoff.gives_up(attempt, time.monotonic() - failing_since):
@@ -477,6 +484,30 @@ class Connection:
             if self.store.missing_ranges(0, self.store.latest_id()):
                 await asyncio.sleep(_REPAIR_RETRY)
                 self._repair_wanted.set()
+
+    async def _fetch_past_stall(self) -> None:
+        """The connection ended twice in a row without delivering anything new: a server may be sending an event
+        this client cannot receive (over the 4 MiB a websocket message may hold, say), and would send it again on
+        every reconnect. Ask for the next event over REST instead; say which event it was, either way."""
+        next_id = self.store.latest_id() + 1
+        try:
+            fetched = await self.rest.events(self.conversation_id, next_id, next_id)
+        except RestError as error:
+            self._report(f"the connection keeps ending before event {next_id}, which REST cannot fetch either: {error}")
+            return
+        if not fetched:
+            return  # nothing was waiting: the connection just dropped while idle
+        self._store(fetched, [None] * len(fetched))
+        self._report(
+            f"event {next_id} did not arrive over the socket (the connection ended twice before it): fetched over REST"
+        )
+
+    def _report(self, problem: str) -> None:
+        """A problem of this client's (not a refusal from the server): logged, in the status, and to ``on_error``."""
+        log.warning("%s (%s)", problem, self.url)
+        self._status = replace(self._status, last_error=problem)
+        if self._on_error is not None:
+            self._on_error(ErrorFrame(message=problem))
 
     # -- sends ----------------------------------------------------------------------------------------------------
     async def _emit(self, payload: dict[str, Any]) -> SendOutcome:
