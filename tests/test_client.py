@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.connection import Connection
 from ohtui.client.outbox import OutboxFull
 from ohtui.client.status import ConnectionState
-from ohtui.protocol import AgentThinkAction, EventSource, MessageAction
+from ohtui.protocol import AgentThinkAction, EventSource, MessageAction, event_to_json, stored_event_from_json
 from ohtui.server import OhtuiServer
 from ohtui.store import Database, EventStore
 from tests.client_helpers import StateLog, comparable, contiguous, store_until
@@ -218,6 +219,46 @@ async def test_history_arrives_as_lines_and_is_mirrored_byte_for_byte(tmp_path: 
     assert conn.malformed_frames == 0
 
 
+def _history_with_invalid_events() -> list[str]:
+    """What a server may hold: events ohtui's models refuse (one written by OpenHands 0.62 itself, one by something
+    older) between valid ones, as compact JSON text."""
+    valid = [
+        MessageAction(id=0, timestamp="2025-11-28T10:00:00.000000", source=EventSource.USER, content="hi"),
+        AgentThinkAction(id=3, timestamp="2025-11-28T10:00:03.000000", source=EventSource.AGENT, thought="hmm"),
+    ]
+    recall = {"id": 1, "timestamp": "2025-11-28T10:00:01.000000", "source": "user", "message": "Retrieving: hi",
+              "action": "recall", "args": {"recall_type": None, "query": "hi", "thought": ""}}  # fmt: skip
+    message = {"id": 2, "timestamp": "2025-11-28T10:00:02.000000", "source": "agent", "message": "5",
+               "action": "message", "args": {"content": 5, "image_urls": None}}  # fmt: skip
+    compact = [json.dumps(data, separators=(",", ":")) for data in (recall, message)]
+    return [event_to_json(valid[0]), *compact, event_to_json(valid[1])]
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["lines", "stock"])
+async def test_replayed_events_that_do_not_validate_are_stored_as_received_and_counted(
+    tmp_path: Path, batch: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """History is read leniently: a replayed event (a batch line, an ``oh_event`` frame, or, for the stock replay
+    that skips recall actions, a REST page) that does not validate is stored as the server holds it, counted, and
+    logged once; nothing after it is lost."""
+    texts = _history_with_invalid_events()
+    with Database(tmp_path / "server" / "ohtui.db") as seed:
+        seed.events("c").insert_many([stored_event_from_json(text) for text in texts], texts)
+    async with running_server(tmp_path) as server:
+        async with client_for(server.url, tmp_path, server.key, batch=batch) as (conn, store, log):
+            await log.wait_for(ConnectionState.CONNECTED)
+            await wait_settled(server, "c", store)
+            assert [row.json for row in store.search_raw(0, 3)] == texts
+            assert [type(store.get(n)).__name__ for n in range(4)] == [
+                "MessageAction", "InvalidEvent", "InvalidEvent", "AgentThinkAction"
+            ]  # fmt: skip
+            assert comparable(store) == comparable(server.db.events("c"))
+            assert conn.status.counters.invalid_kept == 2 and conn.malformed_frames == 0
+    warnings = [record.getMessage() for record in caplog.records if "does not validate" in record.getMessage()]
+    assert len(warnings) == 1
+    assert "recall_type" in warnings[0] if batch else "args.content" in warnings[0]  # the stock replay skips recall
+
+
 async def test_a_malformed_line_in_a_batch_is_counted_and_the_rest_is_kept(tmp_path: Path) -> None:
     with Database(tmp_path / "mirror.db") as db:
         store = db.events("c")
@@ -225,13 +266,14 @@ async def test_a_malformed_line_in_a_batch_is_counted_and_the_rest_is_kept(tmp_p
         good = '{"id":4,"timestamp":"2026-01-01T00:00:00.000000","source":"agent","message":"hi","action":"message","args":{"content":"hi","file_urls":[],"image_urls":[],"wait_for_response":false,"security_risk":-1},"timeout":null}'  # noqa: E501
         events: list[Any] = []
         texts: list[str | None] = []
-        wrong_type = '{"id": 3, "action": "message", "args": {"content": 5}}'
-        for line in [wrong_type, "not json", good, '{"action":"message"}']:
+        wrong_type = '{"id": 3, "action": "message", "args": {"content": 5}}'  # kept: history is read leniently
+        for line in [wrong_type, "not json", good, '{"action":"message"}', '{"id": 5, "action": 7}']:
             connection._classify_line(line, events, texts)
-        assert connection.malformed_frames == 3  # wrong type, not JSON, no id
-        assert [event.id for event in events] == [4] and texts == [good]
+        assert connection.malformed_frames == 3  # not JSON, no id, not an event
+        assert [event.id for event in events] == [3, 4] and texts == [wrong_type, good]
         connection._store(events, texts)
-        assert store.get(4).message == "hi" and [row.json for row in store.search_raw()] == [good]
+        assert store.get(4).message == "hi" and [row.json for row in store.search_raw()] == [wrong_type, good]
+        assert connection.status.counters.invalid_kept == 1
         # A binary batch with a line that is not UTF-8: that line is counted, the others are kept.
         lines = connection._lines(good.replace('"id":4', '"id":5').encode() + b"\n\xff\xfe{}\n" + b"{}")
         assert connection.malformed_frames == 4
