@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,11 +16,12 @@ from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.connection import Connection
 from ohtui.client.outbox import OutboxFull
 from ohtui.client.status import ConnectionState
-from ohtui.protocol import AgentThinkAction, EventSource, MessageAction, event_to_json, stored_event_from_json
+from ohtui.protocol import AgentThinkAction, EventSource, MessageAction, stored_event_from_json
 from ohtui.server import OhtuiServer
 from ohtui.store import Database, EventStore
 from tests.client_helpers import StateLog, comparable, contiguous, store_until
 from tests.faultproxy import FaultProxy
+from tests.samples import history_with_invalid_events
 from tests.socket_helpers import running_server
 
 FAST = BackoffPolicy(base=0.05, cap=0.3, stable_after=0.5)
@@ -219,21 +219,6 @@ async def test_history_arrives_as_lines_and_is_mirrored_byte_for_byte(tmp_path: 
     assert conn.malformed_frames == 0
 
 
-def _history_with_invalid_events() -> list[str]:
-    """What a server may hold: events ohtui's models refuse (one written by OpenHands 0.62 itself, one by something
-    older) between valid ones, as compact JSON text."""
-    valid = [
-        MessageAction(id=0, timestamp="2025-11-28T10:00:00.000000", source=EventSource.USER, content="hi"),
-        AgentThinkAction(id=3, timestamp="2025-11-28T10:00:03.000000", source=EventSource.AGENT, thought="hmm"),
-    ]
-    recall = {"id": 1, "timestamp": "2025-11-28T10:00:01.000000", "source": "user", "message": "Retrieving: hi",
-              "action": "recall", "args": {"recall_type": None, "query": "hi", "thought": ""}}  # fmt: skip
-    message = {"id": 2, "timestamp": "2025-11-28T10:00:02.000000", "source": "agent", "message": "5",
-               "action": "message", "args": {"content": 5, "image_urls": None}}  # fmt: skip
-    compact = [json.dumps(data, separators=(",", ":")) for data in (recall, message)]
-    return [event_to_json(valid[0]), *compact, event_to_json(valid[1])]
-
-
 @pytest.mark.parametrize("batch", [True, False], ids=["lines", "stock"])
 async def test_replayed_events_that_do_not_validate_are_stored_as_received_and_counted(
     tmp_path: Path, batch: bool, caplog: pytest.LogCaptureFixture
@@ -241,7 +226,7 @@ async def test_replayed_events_that_do_not_validate_are_stored_as_received_and_c
     """History is read leniently: a replayed event (a batch line, an ``oh_event`` frame, or, for the stock replay
     that skips recall actions, a REST page) that does not validate is stored as the server holds it, counted, and
     logged once; nothing after it is lost."""
-    texts = _history_with_invalid_events()
+    texts = history_with_invalid_events()
     with Database(tmp_path / "server" / "ohtui.db") as seed:
         seed.events("c").insert_many([stored_event_from_json(text) for text in texts], texts)
     async with running_server(tmp_path) as server:
