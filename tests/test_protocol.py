@@ -15,6 +15,7 @@ from ohtui.protocol import (
     ActionSecurityRisk,
     AgentState,
     AgentStateChangedObservation,
+    ChangeAgentStateAction,
     CmdOutputObservation,
     CmdRunAction,
     ErrorFrame,
@@ -266,6 +267,19 @@ def test_message_and_success_are_derived_not_trusted() -> None:
     assert event_to_dict(event)["success"] is True
     failed = event_from_dict({**data, "extras": {**data["extras"], "metadata": {"exit_code": 2}}})
     assert event_to_dict(failed)["success"] is False
+
+
+def test_a_state_change_keeps_the_message_openhands_writes_for_its_own_enum() -> None:
+    """OpenHands' own code passes the enum member, and Python 3.12 formats it ``AgentState.RUNNING``; a client's
+    string reads ``running``. Both write back as they came; any other message is derived."""
+    data = {"id": 6, "source": "environment", "message": "Agent state changed to AgentState.RUNNING",
+            "action": "change_agent_state", "args": {"agent_state": "running", "thought": ""}}  # fmt: skip
+    assert event_to_dict(event_from_dict(copy.deepcopy(data))) == data
+    assert event_from_json(json.dumps(data)).message == data["message"]
+    for message in ("Agent state changed to AgentState.PAUSED", "lies", "Agent state changed to running"):
+        event = event_from_dict({**data, "message": message})
+        assert event.message == "Agent state changed to running"
+    assert ChangeAgentStateAction(agent_state="running").message == "Agent state changed to running"
 
 
 def test_success_key_only_on_run_observations() -> None:
