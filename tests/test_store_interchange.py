@@ -281,3 +281,36 @@ def test_cli_as_a_process(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "ohtui", "export", "nope", "-o", str(tmp_path / "o"), *data_dir]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr and "no conversation nope" in done.stderr
+
+
+# -- what OpenHands itself writes ------------------------------------------------------------------------------------
+
+OPENHANDS_0_62 = ROOT / "tests" / "fixtures" / "openhands_0_62"
+"""A conversation written by OpenHands 0.62's own EventStream (see its README.md and make.py)."""
+
+
+def test_a_directory_written_by_openhands_imports_whole_and_exports_back_equal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every event OpenHands wrote comes back equal, the ``recall`` actions it writes with a null ``recall_type``
+    included: kept whole, counted in the import's warning, shown as invalid."""
+    source = OPENHANDS_0_62 / "sessions" / "ohtui-fixture-0-62"
+    written = {path.name: json.loads(path.read_text()) for path in (source / "events").iterdir()}
+    odd = sorted(data["id"] for data in written.values() if data.get("args", {}).get("recall_type", "") is None)
+    assert len(written) == 58 and len(odd) == 2
+    data_dir = str(tmp_path / "data")
+    assert main(["import", str(OPENHANDS_0_62), "--data-dir", data_dir]) == 0
+    captured = capsys.readouterr()
+    conversation_id = captured.out.strip()
+    assert "imported 58 events" in captured.err
+    assert "warning: 2 events did not validate and were kept as they are" in captured.err
+    with Database.in_data_dir(data_dir) as db:
+        info = db.conversations.get(conversation_id)
+        assert info is not None and info.title == "Fix the tests in octo/hello"
+        events = db.events(conversation_id)
+        assert [event.id for event in events.search() if isinstance(event, InvalidEvent)] == odd
+    out = tmp_path / "out"
+    assert main(["export", conversation_id, "--format", "openhands", "-o", str(out), "--data-dir", data_dir]) == 0
+    exported = {path.name: json.loads(path.read_text()) for path in (out / "events").iterdir()}
+    assert exported == written
+    assert tree(out, "events", "event_cache") == tree(source, "events", "event_cache")
