@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import random
 from collections.abc import AsyncIterator
@@ -281,3 +282,30 @@ def test_pausing_collections_restores_the_collectors_state() -> None:
         assert not gc.isenabled()  # paused by someone else (ohtui's start-up): left paused
     finally:
         gc.enable()
+
+
+async def test_closing_is_not_stalled_by_a_cancel_the_ping_swallowed(tmp_path: Path) -> None:
+    """Python 3.11's ``wait_for`` (inside the library's ``call``) returns the acknowledgement when it and a cancel
+    arrive together, losing the cancel; the ping loop must still stop, or ``close()`` waits for it forever."""
+    started = asyncio.Event()
+
+    class AcknowledgedAsCancelled:
+        """The first call returns though it was cancelled (the coincidence); later ones are plain."""
+
+        connected = True
+
+        async def call(self, *args: Any, **kwargs: Any) -> None:
+            if started.is_set():
+                await asyncio.Event().wait()
+            started.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+
+    with Database(tmp_path / "mirror.db") as db:
+        connection = Connection("http://127.0.0.1:9", "c", db.events("c"), ping_every=0.01)
+        connection._sio = AcknowledgedAsCancelled()  # type: ignore[assignment]
+        ping = asyncio.create_task(connection._ping(connection._generation))
+        await started.wait()
+        ping.cancel()
+        done, _ = await asyncio.wait({ping}, timeout=5)
+        assert done and ping.cancelled()

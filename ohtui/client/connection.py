@@ -337,6 +337,7 @@ class Connection:
                 if generation == self._generation:
                     self._status = replace(self._status, latency=time.monotonic() - started)
                     self._publish_soon()
+            _reraise_swallowed_cancel()
             await asyncio.sleep(self._ping_every)
 
     # -- intake ---------------------------------------------------------------------------------------------------
@@ -572,6 +573,15 @@ class Connection:
         """Counters change per event: report them at most every ``_COUNTER_REFRESH`` seconds."""
         if self._refresh_handle is None:
             self._refresh_handle = asyncio.get_running_loop().call_later(_COUNTER_REFRESH, self._publish)
+
+
+def _reraise_swallowed_cancel() -> None:
+    """Raise the cancellation of the running task if something swallowed it. Python 3.11's ``asyncio.wait_for`` (in
+    the library's ``call``) returns the result when the acknowledgement and the cancel arrive together; the ping
+    loop then went on pinging, and ``close()``, waiting for it, never returned (``ohtui tail`` ignored Ctrl-C)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _is_batch(item: Any) -> bool:
