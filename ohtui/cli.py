@@ -90,8 +90,16 @@ def _run_import(args: argparse.Namespace) -> int:
         result = import_conversation(db, args.path, title=args.title)
     info = result.conversation
     print(f"imported {info.event_count} events from {result.source} ({result.format})", file=sys.stderr)
+    if result.invalid_events:
+        print(f"warning: {_invalid_events(result.invalid_events)}", file=sys.stderr)
     print(info.conversation_id)
     return 0
+
+
+def _invalid_events(count: int) -> str:
+    if count == 1:
+        return "1 event did not validate and was kept as it is"
+    return f"{count} events did not validate and were kept as they are"
 
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:

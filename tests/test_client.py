@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import random
 from collections.abc import AsyncIterator
@@ -16,11 +17,12 @@ from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.connection import Connection
 from ohtui.client.outbox import OutboxFull
 from ohtui.client.status import ConnectionState
-from ohtui.protocol import AgentThinkAction, EventSource, MessageAction
+from ohtui.protocol import AgentThinkAction, EventSource, MessageAction, stored_event_from_json
 from ohtui.server import OhtuiServer
 from ohtui.store import Database, EventStore
 from tests.client_helpers import StateLog, comparable, contiguous, store_until
 from tests.faultproxy import FaultProxy
+from tests.samples import history_with_invalid_events
 from tests.socket_helpers import running_server
 
 FAST = BackoffPolicy(base=0.05, cap=0.3, stable_after=0.5)
@@ -218,6 +220,31 @@ async def test_history_arrives_as_lines_and_is_mirrored_byte_for_byte(tmp_path: 
     assert conn.malformed_frames == 0
 
 
+@pytest.mark.parametrize("batch", [True, False], ids=["lines", "stock"])
+async def test_replayed_events_that_do_not_validate_are_stored_as_received_and_counted(
+    tmp_path: Path, batch: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """History is read leniently: a replayed event (a batch line, an ``oh_event`` frame, or, for the stock replay
+    that skips recall actions, a REST page) that does not validate is stored as the server holds it, counted, and
+    logged once; nothing after it is lost."""
+    texts = history_with_invalid_events()
+    with Database(tmp_path / "server" / "ohtui.db") as seed:
+        seed.events("c").insert_many([stored_event_from_json(text) for text in texts], texts)
+    async with running_server(tmp_path) as server:
+        async with client_for(server.url, tmp_path, server.key, batch=batch) as (conn, store, log):
+            await log.wait_for(ConnectionState.CONNECTED)
+            await wait_settled(server, "c", store)
+            assert [row.json for row in store.search_raw(0, 3)] == texts
+            assert [type(store.get(n)).__name__ for n in range(4)] == [
+                "MessageAction", "InvalidEvent", "InvalidEvent", "AgentThinkAction"
+            ]  # fmt: skip
+            assert comparable(store) == comparable(server.db.events("c"))
+            assert conn.status.counters.invalid_kept == 2 and conn.malformed_frames == 0
+    warnings = [record.getMessage() for record in caplog.records if "does not validate" in record.getMessage()]
+    assert len(warnings) == 1
+    assert "recall_type" in warnings[0] if batch else "args.content" in warnings[0]  # the stock replay skips recall
+
+
 async def test_a_malformed_line_in_a_batch_is_counted_and_the_rest_is_kept(tmp_path: Path) -> None:
     with Database(tmp_path / "mirror.db") as db:
         store = db.events("c")
@@ -225,13 +252,14 @@ async def test_a_malformed_line_in_a_batch_is_counted_and_the_rest_is_kept(tmp_p
         good = '{"id":4,"timestamp":"2026-01-01T00:00:00.000000","source":"agent","message":"hi","action":"message","args":{"content":"hi","file_urls":[],"image_urls":[],"wait_for_response":false,"security_risk":-1},"timeout":null}'  # noqa: E501
         events: list[Any] = []
         texts: list[str | None] = []
-        wrong_type = '{"id": 3, "action": "message", "args": {"content": 5}}'
-        for line in [wrong_type, "not json", good, '{"action":"message"}']:
+        wrong_type = '{"id": 3, "action": "message", "args": {"content": 5}}'  # kept: history is read leniently
+        for line in [wrong_type, "not json", good, '{"action":"message"}', '{"id": 5, "action": 7}']:
             connection._classify_line(line, events, texts)
-        assert connection.malformed_frames == 3  # wrong type, not JSON, no id
-        assert [event.id for event in events] == [4] and texts == [good]
+        assert connection.malformed_frames == 3  # not JSON, no id, not an event
+        assert [event.id for event in events] == [3, 4] and texts == [wrong_type, good]
         connection._store(events, texts)
-        assert store.get(4).message == "hi" and [row.json for row in store.search_raw()] == [good]
+        assert store.get(4).message == "hi" and [row.json for row in store.search_raw()] == [wrong_type, good]
+        assert connection.status.counters.invalid_kept == 1
         # A binary batch with a line that is not UTF-8: that line is counted, the others are kept.
         lines = connection._lines(good.replace('"id":4', '"id":5').encode() + b"\n\xff\xfe{}\n" + b"{}")
         assert connection.malformed_frames == 4
@@ -254,3 +282,30 @@ def test_pausing_collections_restores_the_collectors_state() -> None:
         assert not gc.isenabled()  # paused by someone else (ohtui's start-up): left paused
     finally:
         gc.enable()
+
+
+async def test_closing_is_not_stalled_by_a_cancel_the_ping_swallowed(tmp_path: Path) -> None:
+    """Python 3.11's ``wait_for`` (inside the library's ``call``) returns the acknowledgement when it and a cancel
+    arrive together, losing the cancel; the ping loop must still stop, or ``close()`` waits for it forever."""
+    started = asyncio.Event()
+
+    class AcknowledgedAsCancelled:
+        """The first call returns though it was cancelled (the coincidence); later ones are plain."""
+
+        connected = True
+
+        async def call(self, *args: Any, **kwargs: Any) -> None:
+            if started.is_set():
+                await asyncio.Event().wait()
+            started.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+
+    with Database(tmp_path / "mirror.db") as db:
+        connection = Connection("http://127.0.0.1:9", "c", db.events("c"), ping_every=0.01)
+        connection._sio = AcknowledgedAsCancelled()  # type: ignore[assignment]
+        ping = asyncio.create_task(connection._ping(connection._generation))
+        await started.wait()
+        ping.cancel()
+        done, _ = await asyncio.wait({ping}, timeout=5)
+        assert done and ping.cancelled()

@@ -15,6 +15,7 @@ from ohtui.protocol import (
     ActionSecurityRisk,
     AgentState,
     AgentStateChangedObservation,
+    ChangeAgentStateAction,
     CmdOutputObservation,
     CmdRunAction,
     ErrorFrame,
@@ -22,6 +23,7 @@ from ohtui.protocol import (
     FileEditAction,
     FileEditObservation,
     ImageContent,
+    InvalidEvent,
     Message,
     MessageAction,
     OpaqueEvent,
@@ -33,6 +35,8 @@ from ohtui.protocol import (
     event_to_dict,
     event_to_json,
     parse_frame,
+    stored_event_from_dict,
+    stored_event_from_json,
 )
 from tests.samples import load_samples
 from tests.strategies import EVENT_CLASSES, JSON_VALUES, events_of
@@ -159,6 +163,90 @@ def test_unknown_observation_without_id_gets_assigned_keys_first() -> None:
     assert list(event_to_dict(stamped))[:3] == ["id", "timestamp", "observation"]
 
 
+# OpenHands 0.62's own serializer writes this (its dataclass takes any value); so do older or newer programs.
+UPSTREAM_RECALL = {
+    "id": 4,
+    "timestamp": "2025-11-28T10:00:00.000000",
+    "source": "user",
+    "message": "Retrieving content for: hello",
+    "action": "recall",
+    "args": {"recall_type": None, "query": "hello", "thought": ""},
+}
+
+
+def test_history_that_does_not_validate_is_kept_whole_and_written_back_unchanged() -> None:
+    """Read leniently (a store, a replay, an import), an event of a known type whose body does not validate is kept
+    as it came, says why, and serializes back to the same dict and compact text; the strict reader refuses it."""
+    with pytest.raises(ProtocolError, match="recall_type"):
+        event_from_dict(copy.deepcopy(UPSTREAM_RECALL))
+    event = stored_event_from_dict(copy.deepcopy(UPSTREAM_RECALL))
+    assert isinstance(event, InvalidEvent) and isinstance(event, OpaqueEvent)
+    assert (event.kind, event.is_action, event.id) == ("recall", True, 4)
+    assert event.message == "Retrieving content for: hello"
+    assert event.problem.startswith("args.recall_type: ") and "got None" in event.problem
+    assert json.dumps(event_to_dict(event)) == json.dumps(UPSTREAM_RECALL)
+    text = json.dumps(UPSTREAM_RECALL, separators=(",", ":"))
+    assert event_to_json(event) == text
+    assert stored_event_from_json(text) == event
+    with pytest.raises(ProtocolError):
+        event_from_json(text)
+    assert event_to_dict(event.model_copy(update={"id": 9}))["id"] == 9
+
+
+def test_lenient_reads_take_the_strict_result_when_there_is_one() -> None:
+    for _, data in SAMPLES:
+        assert stored_event_from_dict(copy.deepcopy(data)) == event_from_dict(copy.deepcopy(data))
+        assert stored_event_from_json(json.dumps(data)) == event_from_json(json.dumps(data))
+    unknown = {"id": 1, "action": "teleport", "args": {}}
+    assert type(stored_event_from_dict(unknown)) is OpaqueEvent
+
+
+def test_an_envelope_that_does_not_validate_is_left_to_raw() -> None:
+    data = {"id": "seven", "source": "robot", "timestamp": 5, "cause": 2, "action": "think", "args": {}}
+    event = stored_event_from_dict(copy.deepcopy(data))
+    assert isinstance(event, InvalidEvent) and event.problem.startswith("id: ")
+    assert (event.id, event.source, event.timestamp, event.cause) == (None, None, None, 2)
+    assert event_to_dict(event) == data
+    unknown = stored_event_from_dict({"id": 3, "source": "robot", "observation": "hologram"})
+    assert isinstance(unknown, InvalidEvent) and unknown.kind == "hologram" and "source" in unknown.problem
+
+
+@pytest.mark.parametrize(
+    ("data", "names"),
+    [
+        ([1, 2], "object"),
+        ("text", "object"),
+        ({"content": "no type"}, "neither"),
+        ({"action": 3, "args": {}}, "action"),
+        ({"observation": ["run"], "extras": {}}, "observation"),
+    ],
+)
+def test_lenient_reads_refuse_what_is_not_event_shaped(data: Any, names: str) -> None:
+    with pytest.raises(ProtocolError, match=names):
+        stored_event_from_dict(data)
+    with pytest.raises(ProtocolError, match=names):
+        stored_event_from_json(json.dumps(data))
+    with pytest.raises(ProtocolError, match="JSON"):
+        stored_event_from_json('{"action": "run", "args": {')
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_mutations())
+def test_mutated_samples_read_from_history_are_kept(value: dict[str, Any]) -> None:
+    """Every event-shaped dict is read; one that does not validate writes back equal to what came in."""
+    action = value.get("action")
+    shaped = isinstance(action, str) if action is not None else isinstance(value.get("observation"), str)
+    try:
+        event = stored_event_from_dict(copy.deepcopy(value))
+    except ProtocolError:
+        assert not shaped
+        return
+    assert shaped
+    if isinstance(event, OpaqueEvent):
+        assert event_to_dict(event) == value
+    assert stored_event_from_json(json.dumps(value)) == event
+
+
 def test_unknown_fields_inside_known_types_survive() -> None:
     data = copy.deepcopy(dict(SAMPLES)["CmdOutputObservation"])
     data["extras"]["future_field"] = {"nested": [1, 2]}
@@ -179,6 +267,19 @@ def test_message_and_success_are_derived_not_trusted() -> None:
     assert event_to_dict(event)["success"] is True
     failed = event_from_dict({**data, "extras": {**data["extras"], "metadata": {"exit_code": 2}}})
     assert event_to_dict(failed)["success"] is False
+
+
+def test_a_state_change_keeps_the_message_openhands_writes_for_its_own_enum() -> None:
+    """OpenHands' own code passes the enum member, and Python 3.12 formats it ``AgentState.RUNNING``; a client's
+    string reads ``running``. Both write back as they came; any other message is derived."""
+    data = {"id": 6, "source": "environment", "message": "Agent state changed to AgentState.RUNNING",
+            "action": "change_agent_state", "args": {"agent_state": "running", "thought": ""}}  # fmt: skip
+    assert event_to_dict(event_from_dict(copy.deepcopy(data))) == data
+    assert event_from_json(json.dumps(data)).message == data["message"]
+    for message in ("Agent state changed to AgentState.PAUSED", "lies", "Agent state changed to running"):
+        event = event_from_dict({**data, "message": message})
+        assert event.message == "Agent state changed to running"
+    assert ChangeAgentStateAction(agent_state="running").message == "Agent state changed to running"
 
 
 def test_success_key_only_on_run_observations() -> None:
@@ -301,6 +402,11 @@ class TestFrames:
 
     def test_event_frame(self) -> None:
         assert isinstance(parse_frame(dict(SAMPLES)["CmdOutputObservation"]), CmdOutputObservation)
+
+    def test_an_event_frame_that_does_not_validate_is_kept(self) -> None:
+        """What arrives on ``oh_event`` was sent by a server: read as history."""
+        frame = parse_frame(json.dumps(UPSTREAM_RECALL))
+        assert isinstance(frame, InvalidEvent) and event_to_dict(frame) == UPSTREAM_RECALL
 
     @pytest.mark.parametrize(
         "payload",

@@ -329,6 +329,7 @@ class TestBadInput:
             ([1, 2], "JSON object"),
             ({"action": "teleport", "args": {}}, "unknown action"),
             ({"action": "run", "args": {"command": 5}}, "args.command"),
+            ({"action": "recall", "args": {"recall_type": None, "query": "q"}}, "args.recall_type"),  # kept in history
             ({"observation": "run", "content": "", "extras": {"command": "x"}}, "actions only"),
             ({"action": "change_agent_state", "args": {"agent_state": "finished"}}, ""),
             ({"nothing": True}, "neither"),

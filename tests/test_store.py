@@ -22,11 +22,14 @@ from ohtui.protocol import (
     CmdRunAction,
     Event,
     EventSource,
+    InvalidEvent,
     MessageAction,
     OpaqueEvent,
     event_from_dict,
     event_from_json,
     event_to_dict,
+    event_to_json,
+    stored_event_from_json,
 )
 from ohtui.store import (
     SECRET_MASK,
@@ -452,6 +455,18 @@ def test_secrets_are_masked_before_anything_is_stored(db: Database, store: Event
     assert "hunter2" not in stored and "sk-live" not in stored and stored.count(SECRET_MASK) >= 6
 
 
+def test_an_event_kept_whole_is_masked_and_kept_whole(store: EventStore) -> None:
+    """A replayed event that does not validate is masked like any other, not refused for staying invalid."""
+    store.add_secrets("hunter2")
+    text = '{"id":0,"source":"agent","message":"q hunter2","action":"recall","args":{"recall_type":null,"query":"q"}}'
+    assert store.insert(stored_event_from_json(text)).inserted
+    kept = store.get(0)
+    assert isinstance(kept, InvalidEvent) and kept.raw["args"]["query"] == "q" and kept.message == f"q {SECRET_MASK}"
+    with pytest.raises(ValueError, match="not stored"):  # a valid event that masking makes invalid is still refused
+        store.add_secrets("knowledge")
+        store.append(event_from_dict({"action": "recall", "args": {"recall_type": "knowledge", "query": "q"}}))
+
+
 def test_secrets_that_json_escapes_are_masked_too(store: EventStore) -> None:
     store.add_secrets('to"ken\\', "pässwörd")
     event = store.append(MessageAction(content='a to"ken\\ and a pässwörd'))
@@ -563,6 +578,30 @@ def test_close_is_idempotent_and_final(tmp_path: Path) -> None:
         store.append(run(1))
     with pytest.raises(StoreError, match="closed"):
         store.count()
+
+
+def test_a_row_that_does_not_validate_is_read_back_as_it_is_stored(tmp_path: Path) -> None:
+    """A row an older ohtui (or an import) stored that this version's models refuse is read, never an error: kept
+    whole, serialized back to the same text, skipped by nothing. A row that is not an event at all is an error."""
+    path = tmp_path / "ohtui.db"
+    text = (
+        '{"id":1,"timestamp":"2025-11-28T10:00:00.000000","source":"user","message":"Retrieving content for: é",'
+        '"action":"recall","args":{"recall_type":null,"query":"é","thought":""},"future":[1.5,null]}'
+    )
+    with Database(path) as db:
+        db.events("conv").append_many([run(0), run(1), run(2)])
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE events SET kind = 'recall', json = ? WHERE key & 255 = 1", (text,))
+        conn.execute("UPDATE events SET json = '[]' WHERE key & 255 = 2")
+    with Database(path) as db:
+        store = db.events("conv")
+        kept = store.get(1)
+        assert isinstance(kept, InvalidEvent) and kept.kind == "recall" and "recall_type" in kept.problem
+        assert event_to_json(kept) == text
+        assert [row.json for row in store.search_raw(1, 1)] == [text]
+        assert [event.id for event in store.search(0, 1)] == [0, 1]
+        with pytest.raises(StoreError, match=r"event 2 of conversation conv .* cannot be read"):
+            store.get(2)
 
 
 def test_search_raw_yields_the_stored_text_in_id_order(store: EventStore) -> None:

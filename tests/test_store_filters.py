@@ -20,11 +20,13 @@ from ohtui.protocol import (
     CmdOutputObservation,
     CmdRunAction,
     Event,
+    InvalidEvent,
     MessageAction,
     Observation,
     OpaqueEvent,
     event_from_dict,
     event_to_dict,
+    stored_event_from_dict,
 )
 from ohtui.store import Database, EventFilter, EventStore
 from tests.samples import load_samples
@@ -172,3 +174,29 @@ def test_limit_counts_matches_across_chunks(tmp_path: Path) -> None:
         assert found == [n for n in range(3000) if n % 97 == 0][:20]
         found = [event.id for event in store.search(filter=EventFilter(query="needle"), reverse=True, limit=5)]
         assert found == [n for n in range(2999, -1, -1) if n % 97 == 0][:5]
+
+
+def test_events_kept_whole_pass_filters_as_sql_and_python_agree(tmp_path: Path) -> None:
+    """An event that did not validate is stored under its type's name (the ``kind`` column), but is no instance of
+    the type: including the type leaves it out (callers get the class they asked for), excluding the type leaves it
+    out too (as the SQL condition on that column does), and including kept-whole events keeps it."""
+    invalid = stored_event_from_dict({"id": N, "source": "agent", "action": "message", "args": {"content": 5}})
+    assert isinstance(invalid, InvalidEvent)
+    events = [*EVENTS, invalid]
+    with Database(tmp_path / "ohtui.db") as db:
+        store = db.events("corpus")
+        store.insert_many(events)
+        cases = {
+            (MessageAction,): False,
+            (Action,): False,
+            (OpaqueEvent,): True,
+            (InvalidEvent,): True,
+            (Event,): True,
+        }
+        for classes, kept in cases.items():
+            included = [event.id for event in store.search(filter=EventFilter(include_types=classes))]
+            assert included == [e.id for e in events if EventFilter(include_types=classes).include(e)]
+            assert (N in included) is kept, classes
+            excluded = [event.id for event in store.search(filter=EventFilter(exclude_types=classes))]
+            assert excluded == [e.id for e in events if EventFilter(exclude_types=classes).include(e)]
+            assert N not in excluded, classes

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ohtui.cli import main
-from ohtui.protocol import event_to_dict
+from ohtui.protocol import InvalidEvent, event_to_dict
 from ohtui.store import Database, StoreError
 from ohtui.store.interchange import CACHE_SIZE, export_conversation, import_conversation, read_events
 from tests.samples import load_samples
@@ -152,7 +152,7 @@ def test_export_of_a_stored_conversation_matches_its_events(db: Database, tmp_pa
 
 BAD_INPUTS: list[tuple[str, str, str]] = [
     ("bad.jsonl", '{"action": "message", "args": {"content": "ok"}}\n\n{"action": "message", "args": {', "bad.jsonl:3"),
-    ("bad2.jsonl", '{"action": "message", "args": {"content": "ok"}}\n{"action": "run", "args": {}}\n', "bad2.jsonl:2"),
+    ("bad2.jsonl", '{"action": "message", "args": {"content": "ok"}}\n{"action": 7, "args": {}}\n', "bad2.jsonl:2"),
     ("bad.json", '[{"action": "message", "args": {"content": "ok"}}, {"observation": 5}]', "entry 1"),
     ("broken.json", '[{"action": "message",\n "args": {}', "line 2"),
     ("scalar.json", "42", "not an export"),
@@ -175,11 +175,38 @@ def test_bad_files_name_the_place_and_import_nothing(
     assert db.conversations.list() == []
 
 
+def test_an_event_that_does_not_validate_is_kept_counted_and_exported_unchanged(
+    db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """History is read leniently: one invalid event (a known type, a body that does not validate) is no reason to
+    refuse the rest. It is stored as it came, counted, and written back dict-equal."""
+    source = tmp_path / "conv"
+    events = samples(30)
+    events[17] = {"id": 17, "timestamp": "2025-01-01T00:00:00.000000", "action": "run", "args": {"command": 5}}
+    events[18] = {"id": 18, "action": "recall", "args": {"recall_type": None, "query": "q"}, "source": "agent"}
+    write_upstream(source, events)
+    result = import_conversation(db, source)
+    assert result.invalid_events == 2 and result.conversation.event_count == 30
+    stored = db.events(result.conversation.conversation_id)
+    kept = stored.get(17)
+    assert isinstance(kept, InvalidEvent) and kept.kind == "run" and "args.command" in kept.problem
+    assert [json.loads(text) for text in stored_dicts(db, result.conversation.conversation_id)] == events
+    exported = tmp_path / "out"
+    export_conversation(db, result.conversation.conversation_id, "openhands", exported)
+    assert tree(exported, "events", "event_cache") == tree(source, "events", "event_cache")
+    data_dir = str(tmp_path / "data2")
+    assert main(["import", str(source), "--data-dir", data_dir]) == 0
+    assert "warning: 2 events did not validate and were kept as they are" in capsys.readouterr().err
+    (source / "events" / "18.json").write_text(json.dumps(samples(19)[18]))
+    assert main(["import", str(source), "--data-dir", data_dir]) == 0
+    assert "warning: 1 event did not validate and was kept as it is" in capsys.readouterr().err
+
+
 def test_a_bad_event_file_in_an_upstream_dir_imports_nothing(db: Database, tmp_path: Path) -> None:
     source = tmp_path / "conv"
     write_upstream(source, samples(30))
-    (source / "events" / "17.json").write_text('{"id": 17, "action": "run", "args": {"command": 5}}')
-    with pytest.raises(StoreError, match=r"17\.json: not a valid event: run args\.command"):
+    (source / "events" / "17.json").write_text('{"id": 17, "observation": ["run"], "extras": {}}')
+    with pytest.raises(StoreError, match=r"17\.json: not a valid event: observation: must be a string"):
         import_conversation(db, source)
     (source / "events" / "17.json").write_text("{nope")
     with pytest.raises(StoreError, match=r"17\.json: invalid JSON at line 1"):
@@ -254,3 +281,36 @@ def test_cli_as_a_process(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "ohtui", "export", "nope", "-o", str(tmp_path / "o"), *data_dir]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr and "no conversation nope" in done.stderr
+
+
+# -- what OpenHands itself writes ------------------------------------------------------------------------------------
+
+OPENHANDS_0_62 = ROOT / "tests" / "fixtures" / "openhands_0_62"
+"""A conversation written by OpenHands 0.62's own EventStream (see its README.md and make.py)."""
+
+
+def test_a_directory_written_by_openhands_imports_whole_and_exports_back_equal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every event OpenHands wrote comes back equal, the ``recall`` actions it writes with a null ``recall_type``
+    included: kept whole, counted in the import's warning, shown as invalid."""
+    source = OPENHANDS_0_62 / "sessions" / "ohtui-fixture-0-62"
+    written = {path.name: json.loads(path.read_text()) for path in (source / "events").iterdir()}
+    odd = sorted(data["id"] for data in written.values() if data.get("args", {}).get("recall_type", "") is None)
+    assert len(written) == 58 and len(odd) == 2
+    data_dir = str(tmp_path / "data")
+    assert main(["import", str(OPENHANDS_0_62), "--data-dir", data_dir]) == 0
+    captured = capsys.readouterr()
+    conversation_id = captured.out.strip()
+    assert "imported 58 events" in captured.err
+    assert "warning: 2 events did not validate and were kept as they are" in captured.err
+    with Database.in_data_dir(data_dir) as db:
+        info = db.conversations.get(conversation_id)
+        assert info is not None and info.title == "Fix the tests in octo/hello"
+        events = db.events(conversation_id)
+        assert [event.id for event in events.search() if isinstance(event, InvalidEvent)] == odd
+    out = tmp_path / "out"
+    assert main(["export", conversation_id, "--format", "openhands", "-o", str(out), "--data-dir", data_dir]) == 0
+    exported = {path.name: json.loads(path.read_text()) for path in (out / "events").iterdir()}
+    assert exported == written
+    assert tree(out, "events", "event_cache") == tree(source, "events", "event_cache")

@@ -8,6 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
+from ohtui.protocol import stored_event_from_json
+from ohtui.store import Database
+from tests.samples import history_with_invalid_events
 from tests.serve_process import ServeProcess
 from tests.socket_helpers import is_state, v0_client
 
@@ -105,3 +108,26 @@ async def test_tail_finds_the_key_of_a_local_serve_by_itself(tmp_path: Path) -> 
             tail.send_signal(signal.SIGINT)
             await tail.wait()
         await serve.ensure_gone()
+
+
+async def test_tail_prints_a_line_for_history_that_does_not_validate(tmp_path: Path) -> None:
+    texts = history_with_invalid_events()
+    with Database(tmp_path / "server" / "ohtui.db") as seed:
+        seed.events("c").insert_many([stored_event_from_json(text) for text in texts], texts)
+    serve = ServeProcess(tmp_path / "server")
+    url = await serve.start()
+    tail = await _start_tail(url, "--key", serve.key or "")
+    try:
+        assert tail.stdout is not None
+        lines = await _lines_until(tail.stdout, lambda line: line.split()[:1] == ["3"])
+        tail.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(tail.wait(), 20) == 0
+    finally:
+        if tail.returncode is None:
+            tail.kill()
+            await tail.wait()
+        await serve.ensure_gone()
+    by_id = {line.split()[0]: line for line in lines}
+    assert "invalid" in by_id["1"] and "could not read recall: args.recall_type: Input should be" in by_id["1"]
+    assert "invalid" in by_id["2"] and "could not read message: args.content: Input should be" in by_id["2"]
+    assert "think" in by_id["3"] and "hmm" in by_id["3"]

@@ -16,11 +16,13 @@ from ohtui.protocol import (
     ErrorObservation,
     Event,
     EventSource,
+    InvalidEvent,
     MessageAction,
     NullAction,
     OpaqueEvent,
     SystemMessageAction,
     event_from_dict,
+    stored_event_from_dict,
 )
 from ohtui.tui.widgets.event_log import BURST_EVENTS, BURST_REPAINT, EventLog
 from tests.test_tui_widgets import sample_events
@@ -344,6 +346,26 @@ async def test_unknown_and_hidden_events() -> None:
         log = app.query_one(EventLog)
         assert ids(log) == [1]
         assert "unknown event teleport" in log.row_lines(1)[0]
+
+
+async def test_history_that_does_not_validate_shows_as_a_row_saying_so() -> None:
+    """A kept-whole event from history says it could not be read, what it was and why, with its raw JSON below;
+    an invalid observation of a shown action says so inside the action's cell."""
+    recall = stored_event_from_dict(
+        {"id": 2, "timestamp": TS, "source": "user", "action": "recall", "args": {"recall_type": None, "query": "hi"}}
+    )
+    output = stored_event_from_dict(
+        {"id": 3, "timestamp": TS, "source": "agent", "cause": 1, "observation": "run", "content": 7, "extras": {}}
+    )
+    assert isinstance(recall, InvalidEvent) and isinstance(output, InvalidEvent)
+    app = LogApp([run(1), recall, output, message(4, "after")])
+    async with app.run_test(size=(120, 20)):
+        log = app.query_one(EventLog)
+        assert ids(log) == [1, 2, 4]
+        head, *body = log.row_lines(2, width=200)
+        assert "invalid" in head and "could not read recall: args.recall_type:" in head and "got None" in head
+        assert any('"recall_type":null' in line for line in body)
+        assert any("could not read run: content:" in line for line in log.row_lines(1, width=200))
 
 
 async def test_separator_row_for_state_changes() -> None:

@@ -464,6 +464,9 @@ async def test_new_figures_update_only_the_lines_that_change() -> None:
         assert updated == ["conn-counters"]
         assert text_of(app, "#conn-counters") == "recv 2000 · dup 0 · gaps 0"
         assert text_of(app, "#conn-state") == "● connected"
+        panel.set_status(replace(connected, counters=ConnectionCounters(events_received=2_000, invalid_kept=3)))
+        await pilot.pause()
+        assert text_of(app, "#conn-counters") == "recv 2000 · dup 0 · gaps 0 · invalid 3"
 
 
 async def test_the_pending_line_is_updated_only_when_its_text_changes() -> None:

@@ -3,7 +3,8 @@
 The library's reconnection is off (it does not retry after a server-side disconnect and cannot resume by id); every
 attempt builds a fresh client whose query carries ``latest_event_id`` = the highest id in the local store. Frames go
 from a plain handler into one queue and one consumer task applies them, so they are applied in arrival order. An id
-already stored is dropped and counted; a hole below the highest id is fetched over REST, never skipped.
+already stored is dropped and counted; a hole below the highest id is fetched over REST, never skipped. An event
+that does not validate is history all the same: stored as received (an ``InvalidEvent``), counted and logged once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import gc
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -30,10 +31,11 @@ from ohtui.protocol import (
     AgentState,
     ErrorFrame,
     Event,
+    InvalidEvent,
     ProtocolError,
     StatusUpdate,
-    event_from_json,
     parse_frame,
+    stored_event_from_json,
 )
 from ohtui.store import EventStore, StoreError
 
@@ -118,6 +120,7 @@ class Connection:
         self._refresh_handle: asyncio.TimerHandle | None = None
         self._pings_supported = True
         self.malformed_frames = 0
+        self._invalid_seen = False  # an InvalidEvent was classified since the last store: count what is stored
         self._unstored_batches: set[asyncio.Future[None]] = set()
 
     # -- public -----------------------------------------------------------------------------------------------
@@ -341,6 +344,7 @@ class Connection:
                 if generation == self._generation:
                     self._status = replace(self._status, latency=time.monotonic() - started)
                     self._publish_soon()
+            _reraise_swallowed_cancel()
             await asyncio.sleep(self._ping_every)
 
     # -- intake ---------------------------------------------------------------------------------------------------
@@ -411,13 +415,15 @@ class Connection:
     def _classify_line(self, line: str, events: list[Event], texts: list[str | None]) -> None:
         """One event of an ``oh_events`` batch sent as lines of JSON: parsed from its text, stored as that text."""
         try:
-            event = event_from_json(line)
+            event = stored_event_from_json(line)
         except ProtocolError as error:
             self._ignore("a malformed event in a batch", error)
             return
         if event.id is None or event.id < 0:
             self._ignore(f"a batched event without a valid id ({event.id!r})")
             return
+        if type(event) is InvalidEvent:
+            self._invalid_seen = True
         events.append(event)
         texts.append(line)
 
@@ -440,6 +446,8 @@ class Connection:
         elif frame.id < 0:
             self._ignore(f"an event with the invalid id {frame.id}")
         else:
+            if type(frame) is InvalidEvent:
+                self._invalid_seen = True
             events.append(frame)
             texts.append(None)
 
@@ -459,8 +467,29 @@ class Connection:
             events_received=self._counters.events_received + len(results) - duplicates,
             duplicates_dropped=self._counters.duplicates_dropped + duplicates,
         )
+        if self._invalid_seen:
+            self._invalid_seen = False
+            self._count_invalid(event for event, result in zip(events, results, strict=True) if result.inserted)
         if any(result.gap_from is not None for result in results):
             self._repair_wanted.set()
+
+    def _count_invalid(self, stored: Iterable[Event]) -> None:
+        """Count the stored events that did not validate; the first is logged (with why), the rest only counted."""
+        invalid = [event for event in stored if isinstance(event, InvalidEvent)]
+        if not invalid:
+            return
+        if not self._counters.invalid_kept:
+            first = invalid[0]
+            log.warning(
+                "event %s of conversation %s from %s does not validate and was kept as received (%s: %s); "
+                "the connection counts any others",
+                first.id,
+                self.conversation_id,
+                self.url,
+                first.kind,
+                first.problem,
+            )
+        self._bump(invalid_kept=self._counters.invalid_kept + len(invalid))
 
     async def _repair(self) -> None:
         """Fill holes below the highest stored id from REST, retrying while any remain."""
@@ -475,8 +504,8 @@ class Connection:
             try:
                 for start, end in holes:
                     fetched = await self.rest.events(self.conversation_id, start, end)
-                    for event in fetched:
-                        self.store.insert(event)
+                    stored = [event for event in fetched if self.store.insert(event).inserted]
+                    self._count_invalid(stored)
                     if not self.store.missing_ranges(start, end):
                         self._bump(gaps_repaired=self._counters.gaps_repaired + 1)
             except RestError as error:
@@ -575,6 +604,15 @@ class Connection:
         """Counters change per event: report them at most every ``_COUNTER_REFRESH`` seconds."""
         if self._refresh_handle is None:
             self._refresh_handle = asyncio.get_running_loop().call_later(_COUNTER_REFRESH, self._publish)
+
+
+def _reraise_swallowed_cancel() -> None:
+    """Raise the cancellation of the running task if something swallowed it. Python 3.11's ``asyncio.wait_for`` (in
+    the library's ``call``) returns the result when the acknowledgement and the cancel arrive together; the ping
+    loop then went on pinging, and ``close()``, waiting for it, never returned (``ohtui tail`` ignored Ctrl-C)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _is_batch(item: Any) -> bool:

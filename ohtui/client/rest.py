@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from ohtui.protocol import Event, ProtocolError, event_from_dict
+from ohtui.protocol import Event, ProtocolError, stored_event_from_dict
 
 KEY_HEADER = "X-Session-API-Key"
 PAGE = 100
@@ -39,7 +39,8 @@ class RestClient:
             raise RestError(f"{method} {path}: {error or type(error).__name__}") from None
 
     async def events(self, conversation_id: str, start_id: int, end_id: int) -> list[Event]:
-        """Every stored event with ``start_id <= id <= end_id``, page by page."""
+        """Every stored event with ``start_id <= id <= end_id``, page by page; read as history (an event that does
+        not validate is kept whole, see ``stored_event_from_dict``)."""
         found: list[Event] = []
         next_id = start_id
         while next_id <= end_id:
@@ -49,7 +50,7 @@ class RestClient:
             if not isinstance(raw, list):
                 raise RestError("GET events: the answer has no 'events' list")
             try:
-                page = [event_from_dict(item) for item in raw]
+                page = [stored_event_from_dict(item) for item in raw]
             except ProtocolError as error:
                 raise RestError(f"GET events: {error}") from None
             found.extend(page)

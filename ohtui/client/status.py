@@ -27,10 +27,14 @@ class ConnectionState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ConnectionCounters:
+    """``invalid_kept``: events stored as received though they do not validate (``InvalidEvent``), of those
+    received; the UI shows them as such."""
+
     events_received: int = 0
     duplicates_dropped: int = 0
     gaps_repaired: int = 0
     sends_pending: int = 0
+    invalid_kept: int = 0
 
 
 @dataclass(frozen=True, slots=True)

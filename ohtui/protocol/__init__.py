@@ -9,7 +9,7 @@ from ohtui.protocol.enums import *  # noqa: F403
 from ohtui.protocol.llm import ImageContent, Message, TextContent, ToolCall, ToolCallFunction
 from ohtui.protocol.metrics import Cost, Metrics, ResponseLatency, TokenUsage, ToolCallMetadata
 from ohtui.protocol.observations import *  # noqa: F403
-from ohtui.protocol.opaque import OpaqueEvent
+from ohtui.protocol.opaque import InvalidEvent, OpaqueEvent
 from ohtui.protocol.status import ErrorFrame, StatusUpdate
 from ohtui.protocol.wire import (
     ACTION_TYPES,
@@ -21,6 +21,8 @@ from ohtui.protocol.wire import (
     event_to_json,
     frame_to_dict,
     parse_frame,
+    stored_event_from_dict,
+    stored_event_from_json,
 )
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "Extras",
     "Frame",
     "ImageContent",
+    "InvalidEvent",
     "Message",
     "Metrics",
     "Observation",
@@ -52,6 +55,8 @@ __all__ = [
     "event_to_json",
     "frame_to_dict",
     "parse_frame",
+    "stored_event_from_dict",
+    "stored_event_from_json",
     "wire_timestamp",
 ]
 __all__ += [name for name in dir(_actions) if name.endswith(("Action", "Args", "CLASSES"))]

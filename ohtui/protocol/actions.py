@@ -294,7 +294,13 @@ class ChangeAgentStateAction(Action):
     args_class: ClassVar[type[Args]] = ChangeAgentStateArgs
 
     def derive_message(self) -> str:
-        return f"Agent state changed to {self.args.agent_state.value}"
+        """Upstream formats the ``agent_state`` it was given: a client's string (``running``), or its own enum member,
+        which Python 3.12 formats as ``AgentState.RUNNING`` (OpenHands' agent session writes that form when a
+        conversation starts). A received message in the member's form for this very state is kept, so that such an
+        event writes back unchanged; anything else is derived."""
+        state = self.args.agent_state
+        as_member = f"Agent state changed to AgentState.{state.name}"
+        return as_member if self.__dict__.get("message") == as_member else f"Agent state changed to {state.value}"
 
 
 class RecallArgs(ActionArgs):

@@ -1,4 +1,5 @@
-"""Events of a type this version does not know (§9.4): kept whole, written back unchanged."""
+"""Events kept whole and written back unchanged: a type this version does not know (§9.4), or, read from history,
+a known type whose body does not validate."""
 
 from __future__ import annotations
 
@@ -40,3 +41,11 @@ class OpaqueEvent(Event):
             return {**self.raw, **assigned}
         rest = {k: v for k, v in self.raw.items() if k not in assigned}
         return {**assigned, **rest}
+
+
+class InvalidEvent(OpaqueEvent):
+    """An event someone already stored (a server, an import, another program's serializer) that does not validate:
+    kept whole like an unknown type, so reading history never loses or refuses an event. ``problem`` says what failed
+    validation; it is derived on every read and never written (the event serializes to ``raw``, as received)."""
+
+    problem: str

@@ -33,7 +33,7 @@ from ohtui.protocol.observations import (
     FileDownloadObservation,
     FileEditObservation,
 )
-from ohtui.protocol.opaque import OpaqueEvent
+from ohtui.protocol.opaque import InvalidEvent, OpaqueEvent
 
 _KIND_LABELS = {
     "run_ipython": "ipython",
@@ -55,7 +55,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def kind_label(event: Event) -> str:
     if isinstance(event, OpaqueEvent):
-        return "unknown"
+        return "invalid" if isinstance(event, InvalidEvent) else "unknown"
     kind = event.kind
     return _KIND_LABELS.get(kind, kind)
 
@@ -134,7 +134,13 @@ def _delegate_summary(event: AgentDelegateAction) -> str:
     return f"{event.args.agent}: {first_line(str(task))}" if task else event.args.agent
 
 
+def invalid_summary(event: InvalidEvent) -> str:
+    """What a kept-whole event that does not validate says in its row: that it could not be read, and why."""
+    return first_line(f"could not read {event.kind or '?'}: {event.problem}")
+
+
 _SUMMARIES: list[tuple[type[Event], Callable[[Any], str]]] = [
+    (InvalidEvent, invalid_summary),
     (OpaqueEvent, lambda event: f"unknown event {event.kind or '?'}"),
     (MessageAction, lambda event: first_line(event.args.content)),
     (CmdRunAction, lambda event: ("⌨ " if event.args.is_input else "$ ") + first_line(event.args.command)),

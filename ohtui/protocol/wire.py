@@ -5,6 +5,11 @@ either is one call into pydantic-core, with one Python hook per event (``Event._
 takes the general path: one tagged union whose tag is ``a:<action>`` or ``o:<observation>``, which reads flat and
 legacy input or explains the failure. A type that is not in the union becomes an :class:`OpaqueEvent` (§9.4).
 Every failure is a :class:`ProtocolError`.
+
+History is read leniently, input strictly: ``stored_event_from_json``/``stored_event_from_dict`` read what a server
+or another program already stored (a store's rows, a replay, an import), and keep an event that does not validate
+whole, as an :class:`InvalidEvent`; they refuse only what is not event-shaped at all. A user action goes through the
+strict ``event_from_dict``. Both take the same fast path; leniency costs nothing until validation has failed.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pydantic_core import PydanticSerializationError
 from ohtui.protocol.actions import ACTION_CLASSES
 from ohtui.protocol.base import Action, Event, Observation, ProtocolError
 from ohtui.protocol.observations import OBSERVATION_CLASSES
-from ohtui.protocol.opaque import OpaqueEvent
+from ohtui.protocol.opaque import InvalidEvent, OpaqueEvent
 from ohtui.protocol.status import ErrorFrame, StatusUpdate
 
 Frame = Event | StatusUpdate | ErrorFrame
@@ -66,9 +71,38 @@ def _is_unknown_type(data: dict[str, Any]) -> bool:
     return isinstance(data.get("observation"), str) and "o:" + data["observation"] not in _KNOWN_TAGS
 
 
+_ENVELOPE = ("id", "timestamp", "source", "cause")
+
+
 def _opaque(data: dict[str, Any]) -> OpaqueEvent:
-    fields = {k: data[k] for k in ("id", "timestamp", "source", "cause") if k in data}
+    fields = {k: data[k] for k in _ENVELOPE if k in data}
     return OpaqueEvent.model_validate({**fields, "raw": data})
+
+
+def _is_event_shaped(data: Any) -> bool:
+    """A JSON object with an ``action`` string, or else an ``observation`` string: what a lenient read keeps."""
+    if not isinstance(data, dict):
+        return False
+    action = data.get("action")
+    if action is not None:
+        return isinstance(action, str)
+    return isinstance(data.get("observation"), str)
+
+
+def _kept_invalid(data: dict[str, Any], problem: str) -> InvalidEvent:
+    """``data`` kept whole. Envelope fields that do not validate either are left to ``raw`` alone (which keeps
+    them as they came): the event then has no ``id`` (or timestamp, source, cause) of its own."""
+    prefix = f"{data.get('action') or data.get('observation')} "
+    if problem.startswith(prefix):
+        problem = problem[len(prefix) :]  # the kind is the event's own; the problem is the rest
+    values = {**{k: data[k] for k in _ENVELOPE if k in data}, "raw": data, "problem": problem}
+    try:
+        return InvalidEvent.model_validate(values)
+    except ValidationError as error:
+        bad = {str(detail["loc"][0]) for detail in error.errors(include_url=False) if detail["loc"]}
+        if bad & {"raw", "problem"}:
+            raise ProtocolError(f"invalid event: {problem}") from None
+    return InvalidEvent.model_validate({k: v for k, v in values.items() if k not in bad})
 
 
 _members = [Annotated[c, Tag(_action_tag(c))] for c in ACTION_CLASSES]
@@ -182,6 +216,42 @@ def event_from_json(text: str | bytes) -> Event:
     return _event_from_dict_general(data)
 
 
+def stored_event_from_dict(data: Any) -> Event:
+    """:func:`event_from_dict` for history (a store, a replay, an import): an event-shaped dict that does not
+    validate is kept whole as an :class:`InvalidEvent`. Raises :class:`ProtocolError` only for what is not
+    event-shaped (not a dict, no ``action``/``observation`` string)."""
+    cls = _known_class(data) if isinstance(data, dict) else None
+    if cls is not None:
+        try:
+            return cls.__pydantic_validator__.validate_python(data)
+        except (ValueError, TypeError, RecursionError):
+            pass
+    return _stored_from_dict_general(data)
+
+
+def _stored_from_dict_general(data: Any) -> Event:
+    try:
+        return _event_from_dict_general(data)
+    except ProtocolError as error:
+        if not _is_event_shaped(data):
+            raise
+        return _kept_invalid(data, str(error))
+
+
+def stored_event_from_json(text: str | bytes) -> Event:
+    """:func:`event_from_json` for history: see :func:`stored_event_from_dict`. Invalid JSON, or JSON that is not
+    event-shaped, still raises :class:`ProtocolError`."""
+    try:
+        return _fast_validate_json()(text)
+    except ValidationError:
+        pass
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError(f"invalid JSON: {error}") from None
+    return _stored_from_dict_general(data)
+
+
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The upstream dict: keys in §2.1 order, unset top-level values left out, enums as plain values."""
     try:
@@ -201,7 +271,8 @@ def event_to_json(event: Event) -> str:
 
 
 def parse_frame(payload: Any) -> Frame:
-    """Tell apart the three things that arrive on ``oh_event``: an event, a status update, an error frame."""
+    """Tell apart the three things that arrive on ``oh_event``: an event, a status update, an error frame. An event
+    here is one a server sent (stored or live), so it is read leniently (:func:`stored_event_from_dict`)."""
     if isinstance(payload, (str, bytes, bytearray)):
         try:
             payload = json.loads(payload)
@@ -213,7 +284,7 @@ def parse_frame(payload: Any) -> Frame:
         return _validate_plain(StatusUpdate, payload)
     if payload.get("error") is True and "action" not in payload and "observation" not in payload:
         return _validate_plain(ErrorFrame, payload)
-    return event_from_dict(payload)
+    return stored_event_from_dict(payload)
 
 
 def _validate_plain(cls: type[StatusUpdate] | type[ErrorFrame], payload: dict[str, Any]) -> Frame:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from itertools import chain, islice
 from typing import NamedTuple
 
-from ohtui.protocol import Event, EventSource, ProtocolError, event_from_json, event_to_json
+from ohtui.protocol import Event, EventSource, ProtocolError, event_to_json, stored_event_from_json
 from ohtui.store.clock import wire_clock
 from ohtui.store.connection import Connections
 from ohtui.store.errors import EventNotFoundError, StoreError
@@ -309,8 +309,10 @@ class EventStore:
         return self._pk
 
     def _parse(self, event_id: int, text: str) -> Event:
+        """A stored row as its event; one that does not validate (an older ohtui, an import) is kept whole as an
+        ``InvalidEvent``, so only a row that is not an event at all cannot be read."""
         try:
-            return event_from_json(text)
+            return stored_event_from_json(text)
         except ProtocolError as error:
             raise StoreError(
                 f"event {event_id} of conversation {self.conversation_id} in {self._conns.path} cannot be read: {error}"

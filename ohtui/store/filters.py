@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ohtui.protocol import ACTION_TYPES, OBSERVATION_TYPES, Event, OpaqueEvent, event_to_dict
+from ohtui.protocol import ACTION_TYPES, OBSERVATION_TYPES, Event, InvalidEvent, OpaqueEvent, event_to_dict
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,9 @@ class EventFilter:
     def include(self, event: Event) -> bool:
         if self.include_types and not isinstance(event, self.include_types):
             return False
-        if self.exclude_types is not None and isinstance(event, self.exclude_types):
+        if self.exclude_types is not None and (
+            isinstance(event, self.exclude_types) or _kept_as(event, self.exclude_types)
+        ):
             return False
         if self.source and (event.source is None or event.source.value != self.source):
             return False
@@ -50,6 +52,16 @@ class EventFilter:
 
     def exclude(self, event: Event) -> bool:
         return not self.include(event)
+
+
+def _kept_as(event: Event, classes: tuple[type[Event], ...]) -> bool:
+    """Whether ``event`` was kept whole (:class:`InvalidEvent`) under the type name of one of ``classes``: excluding a
+    type excludes its events that did not validate too, as the SQL condition on the ``kind`` column does."""
+    if not isinstance(event, InvalidEvent):
+        return False
+    kind = event.kind
+    cls = ACTION_TYPES.get(kind) if event.is_action else OBSERVATION_TYPES.get(kind)
+    return cls is not None and issubclass(cls, classes)
 
 
 _KNOWN: list[tuple[bool, str, type[Event]]] = [(True, kind, cls) for kind, cls in ACTION_TYPES.items()]
@@ -73,11 +85,16 @@ def _kinds_clause(pairs: frozenset[tuple[bool, str]]) -> tuple[str, list[Any]]:
     return ("(" + " OR ".join(parts) + ")" if parts else "0"), params
 
 
+def _may_include_opaque(classes: tuple[type[Event], ...]) -> bool:
+    """Whether kept-whole events (opaque or invalid, whose ``kind`` column names no class of theirs) may pass."""
+    return any(issubclass(OpaqueEvent, cls) or issubclass(cls, OpaqueEvent) for cls in classes)
+
+
 def sql_conditions(flt: EventFilter) -> tuple[list[str], list[Any]]:
     """WHERE conditions (ANDed) over the events table's copied columns; ``query`` is left to Python."""
     conditions: list[str] = []
     params: list[Any] = []
-    if flt.include_types and not issubclass(OpaqueEvent, flt.include_types):
+    if flt.include_types and not _may_include_opaque(flt.include_types):
         clause, values = _kinds_clause(row_types(flt.include_types))
         conditions.append(clause)
         params += values

@@ -2,8 +2,10 @@
 
 Every format carries the upstream event dicts (``event_to_dict``), so an import followed by an export gives back the
 same dicts, byte for byte in the files (``json.dumps`` with its default separators, as upstream writes them).
-An import is all or nothing: the whole input is read and validated first and stored in one transaction, and an error
-names the file and the line or entry at fault.
+An import is all or nothing: the whole input is read first and stored in one transaction, and an error names the file
+and the line or entry at fault. What was written by another program is read leniently: an event that does not
+validate (OpenHands 0.62 writes ``recall`` actions with a null ``recall_type``) is kept whole and counted, never a
+reason to refuse the rest; only input that is not JSON, or JSON that is not an event at all, fails the import.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from ohtui.protocol import Event, ProtocolError, event_from_dict, event_to_dict
+from ohtui.protocol import Event, InvalidEvent, ProtocolError, event_to_dict, stored_event_from_dict
 from ohtui.store.conversations import ConversationInfo
 from ohtui.store.errors import StoreError
 from ohtui.store.sqlite import Database
@@ -145,14 +147,17 @@ def _export_openhands(info: ConversationInfo, events: Iterator[Event], root: Pat
 
 @dataclass(frozen=True)
 class ImportResult:
+    """``invalid_events``: how many events did not validate and were kept as they are (:class:`InvalidEvent`)."""
+
     conversation: ConversationInfo
     format: Format
     source: Path
+    invalid_events: int = 0
 
 
 def _parse(data: Any, where: str) -> Event:
     try:
-        return event_from_dict(data)
+        return stored_event_from_dict(data)
     except ProtocolError as error:
         raise StoreError(f"{where}: not a valid event: {error}") from None
 
@@ -322,4 +327,5 @@ def import_conversation(db: Database, path: str | os.PathLike[str], title: str |
     """Create a new conversation from ``path`` (see :func:`read_events`) with the events' own ids."""
     events, fmt, found_title = read_events(path)
     info = db.conversations.create_with_events(events, title=title if title is not None else found_title)
-    return ImportResult(info, fmt, Path(path))
+    invalid = sum(1 for event in events if isinstance(event, InvalidEvent))
+    return ImportResult(info, fmt, Path(path), invalid)

@@ -16,7 +16,15 @@ import json
 import threading
 from typing import Any
 
-from ohtui.protocol import Event, ProtocolError, event_from_dict, event_to_dict, event_to_json
+from ohtui.protocol import (
+    Event,
+    InvalidEvent,
+    ProtocolError,
+    event_from_dict,
+    event_to_dict,
+    event_to_json,
+    stored_event_from_dict,
+)
 
 SECRET_MASK = "<secret_hidden>"
 PROTECTED_TOP_LEVEL = frozenset({"timestamp", "id", "source", "cause", "action", "observation"})
@@ -70,8 +78,10 @@ class SecretMasker:
         masked = self.mask_dict(data)
         if masked == data:
             return event, text
+        # An event kept whole because it did not validate (history) is masked and kept whole again.
+        parse = stored_event_from_dict if isinstance(event, InvalidEvent) else event_from_dict
         try:
-            event = event_from_dict(masked)
+            event = parse(masked)
         except ProtocolError as error:
             # Never store the unmasked event: refuse it. Only happens when a secret is part of an enum-like value.
             raise ValueError(f"masking a secret made event {event.id} invalid ({error}); it was not stored") from None

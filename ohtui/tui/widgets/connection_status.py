@@ -201,6 +201,8 @@ class ConnectionStatusPanel(Vertical, can_focus=True):
         text = f"recv {counters.events_received} · dup {counters.duplicates_dropped} · gaps {counters.gaps_repaired}"
         if counters.sends_pending:
             text += f" · queued {counters.sends_pending}"
+        if counters.invalid_kept:
+            text += f" · invalid {counters.invalid_kept}"
         self._show("#conn-counters", text)
 
         if self.countdown() is not None:

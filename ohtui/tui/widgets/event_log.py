@@ -32,7 +32,15 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
-from ohtui.protocol import AgentState, AgentStateChangedObservation, Event, EventSource, MessageAction, OpaqueEvent
+from ohtui.protocol import (
+    AgentState,
+    AgentStateChangedObservation,
+    Event,
+    EventSource,
+    InvalidEvent,
+    MessageAction,
+    OpaqueEvent,
+)
 from ohtui.protocol.summary import clean, clock_time, kind_label, state_label, summary
 from ohtui.tui.heap import HeldCounter
 from ohtui.tui.widgets.event_rows import (
@@ -49,6 +57,8 @@ from ohtui.tui.widgets.event_rows import (
 )
 
 KIND_WIDTH = 8
+_KEPT_WHOLE = (OpaqueEvent, InvalidEvent)
+"""Events kept whole (unknown, or invalid history): whether they act is read from their raw dict."""
 
 
 class Layout(NamedTuple):
@@ -455,7 +465,7 @@ class EventLog(ScrollView, can_focus=True):
             self._no_id = min(self._no_id + 1, _ID_STEP - 1)
             key = self._max_id * _ID_STEP + self._no_id
         found = traits(event)
-        acts = found.action or (type(event) is OpaqueEvent and is_action(event))
+        acts = found.action or (type(event) in _KEPT_WHOLE and is_action(event))
         cause = event.cause
         if cause is not None and not acts:
             host = self._hosts.get(cause)

@@ -35,6 +35,7 @@ from ohtui.protocol import (
     FileEditObservation,
     FileReadAction,
     FileWriteAction,
+    InvalidEvent,
     IPythonRunCellAction,
     MCPAction,
     MessageAction,
@@ -48,7 +49,7 @@ from ohtui.protocol import (
     UndeliveredObservation,
     UserRejectObservation,
 )
-from ohtui.protocol.summary import compact_json, rest_lines, summary
+from ohtui.protocol.summary import compact_json, invalid_summary, rest_lines, summary
 
 
 class RowKind(IntEnum):
@@ -213,6 +214,7 @@ def _edit_head(event: FileEditObservation) -> list[Block]:
 BlockFn = Callable[[Any], list[Block]]
 
 _HEAD_BLOCKS: dict[type[Event], BlockFn] = {
+    InvalidEvent: lambda e: [(compact_json(e.raw), "unknown")],
     OpaqueEvent: lambda e: [],
     MessageAction: lambda e: [],
     AgentStateChangedObservation: lambda e: [],
@@ -239,6 +241,7 @@ def _run_child(event: CmdOutputObservation) -> list[Block]:
 
 
 _CHILD_BLOCKS: dict[type[Event], BlockFn] = {
+    InvalidEvent: lambda e: [(invalid_summary(e), "unknown")],
     OpaqueEvent: lambda e: [(f"unknown event {e.kind or '?'}", "unknown")],
     AgentThinkObservation: lambda e: [],
     CmdOutputObservation: _run_child,
