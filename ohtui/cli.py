@@ -403,7 +403,8 @@ COMMANDS: list[Command] = [
         "run the server headless (for ssh and remote use)",
         "Serve the OpenHands V0 protocol (Socket.IO at /socket.io, REST under /api) without a UI, until SIGINT or "
         "SIGTERM, then stop cleanly with everything stored. A stock V0 client, `ohtui connect` and `ohtui tail` can "
-        "connect. Listening on a non-loopback address requires a session key.",
+        "connect. Clients must present the session key: the given one, else the data dir's session_key (0600), made at "
+        "the first start.",
         _serve_arguments,
         _run_serve,
     ),
