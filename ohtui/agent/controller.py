@@ -113,6 +113,7 @@ from ohtui.protocol import (
     event_from_dict,
     event_to_dict,
 )
+from ohtui.protocol.rules import AGENT_TARGETS, TRANSIENT_STATES, refusal
 
 if TYPE_CHECKING:
     from ohtui.store import EventStore
@@ -147,51 +148,6 @@ RESTART_REASON = "The server restarted while the agent was running."
 NO_RUNTIME = "No runtime is attached to this conversation, so the action was not executed."
 # ohtui-only arg of a user's ``change_agent_state user_confirmed``: confirm, and stop asking in this session.
 ALWAYS_ALLOW_ARG = "ohtui_always_allow"
-
-# States that only exist while this process is driving the agent: found last in a store, they mean it died.
-TRANSIENT_STATES = frozenset(
-    {
-        AgentState.LOADING,
-        AgentState.RUNNING,
-        AgentState.USER_CONFIRMED,
-        AgentState.USER_REJECTED,
-        AgentState.RATE_LIMITED,
-    }
-)
-
-# For each state a user may ask for, the states it may be asked from.
-_USER_TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
-    # Stop ends a run in progress (or about to be): there is nothing to stop once the agent has settled.
-    AgentState.STOPPED: frozenset(
-        {
-            AgentState.RUNNING,
-            AgentState.PAUSED,
-            AgentState.AWAITING_USER_CONFIRMATION,
-            AgentState.USER_CONFIRMED,
-            AgentState.RATE_LIMITED,
-        }
-    ),
-    AgentState.PAUSED: frozenset({AgentState.RUNNING, AgentState.USER_CONFIRMED}),
-    # Resume lets the agent carry on without a new message, from wherever it settled.
-    AgentState.RUNNING: frozenset(
-        {
-            AgentState.PAUSED,
-            AgentState.STOPPED,
-            AgentState.ERROR,
-            AgentState.RATE_LIMITED,
-            AgentState.FINISHED,
-            AgentState.REJECTED,
-            AgentState.AWAITING_USER_INPUT,
-        }
-    ),
-    AgentState.USER_CONFIRMED: frozenset({AgentState.AWAITING_USER_CONFIRMATION}),
-    AgentState.USER_REJECTED: frozenset({AgentState.AWAITING_USER_CONFIRMATION}),
-}
-
-# What an agent's own change_agent_state may ask for; other targets are recorded but not applied.
-_AGENT_TARGETS = frozenset(
-    {AgentState.AWAITING_USER_INPUT, AgentState.PAUSED, AgentState.FINISHED, AgentState.REJECTED}
-)
 
 _USER_KINDS = "message, change_agent_state and the runnable kinds (run, run_ipython, read, write, edit, browse, …)"
 
@@ -444,26 +400,7 @@ class AgentController:
         return self._check_transition(action.args.agent_state)
 
     def _check_transition(self, target: AgentState) -> str | None:
-        state = self._state
-        allowed = _USER_TRANSITIONS.get(target)
-        if allowed is None:
-            return (
-                f"{target.value!r} is not a state a user can ask for"
-                " (use stopped, paused, running, user_confirmed or user_rejected)"
-            )
-        if state in allowed:
-            return None
-        if target is state:
-            return f"the agent is already {state.value}"
-        if target in (AgentState.USER_CONFIRMED, AgentState.USER_REJECTED):
-            return f"no action is awaiting confirmation (the agent is {state.value})"
-        if target is AgentState.PAUSED:
-            return f"only a running agent can be paused (the agent is {state.value})"
-        if target is AgentState.STOPPED:
-            return f"there is nothing to stop (the agent is {state.value})"
-        if state is AgentState.AWAITING_USER_CONFIRMATION:
-            return "an action is awaiting confirmation: confirm or reject it first"
-        return f"the agent is already running (it is {state.value})"
+        return refusal(target, self._state)
 
     async def submit(self, action: Action) -> Event:
         """Store a user action (source user, new id, server timestamp) and react to it; return the stored event.
@@ -738,7 +675,7 @@ class AgentController:
             self._settle(AgentState.FINISHED, seen_messages)
         elif isinstance(stored, AgentRejectAction):
             self._settle(AgentState.REJECTED, seen_messages)
-        elif isinstance(stored, ChangeAgentStateAction) and stored.args.agent_state in _AGENT_TARGETS:
+        elif isinstance(stored, ChangeAgentStateAction) and stored.args.agent_state in AGENT_TARGETS:
             self._settle(stored.args.agent_state, seen_messages)
         return None
 
