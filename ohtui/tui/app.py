@@ -28,6 +28,7 @@ from ohtui.client.rest import RestError
 from ohtui.client.status import ConnectionChanged, ConnectionState
 from ohtui.config import Settings, SettingsError, cache_dir, config_path
 from ohtui.protocol import AgentState
+from ohtui.protocol.intents import always_allow, request_state, user_message
 from ohtui.server import ServerConfig, ServerError
 from ohtui.tui.commands import OhtuiCommands, PaletteCommand
 from ohtui.tui.embedded import EmbeddedServer
@@ -357,12 +358,12 @@ class OhtuiApp(App[int]):
         if self.session is None:
             self.notify("not connected yet", severity="warning")
             return
-        self._report(await self.session.send_message(text), "message")
+        self._report(await self.session.send(user_message(text)), "message")
 
     @work(group="send")
     async def _change_state(self, state: AgentState) -> None:
         if self.session is not None:
-            self._report(await self.session.change_agent_state(state), state.value.replace("_", " "))
+            self._report(await self.session.send(request_state(state)), state.value.replace("_", " "))
 
     def _report(self, outcome: SendOutcome, what: str) -> None:
         if not outcome.accepted:
@@ -392,8 +393,7 @@ class OhtuiApp(App[int]):
     @work(group="send")
     async def _send_always_allow(self) -> None:
         if self.session is not None:
-            args = {"agent_state": AgentState.USER_CONFIRMED.value, "ohtui_always_allow": True}
-            self._report(await self.session.send({"action": "change_agent_state", "args": args}), "allow all")
+            self._report(await self.session.send(always_allow()), "allow all")
 
     @on(RejectRequested)
     def action_reject(self) -> None:
