@@ -34,6 +34,46 @@ class UserError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
 
+def _port(value: str) -> int:
+    """argparse type: a TCP port. The socket layer takes a port modulo 65536, so 99999 would listen on 34463."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 0 to 65535 (0 picks a free one)")
+    return port
+
+
+def _positive(value: str) -> int:
+    """argparse type: a count or size that means nothing at zero or below."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _server_url(value: str) -> str:
+    """argparse type: an http(s) address with a host, without a trailing slash. Anything else reached the client,
+    which retried ``ws:///socket.io/…`` forever (``notaurl`` is a bare path to a URL parser)."""
+    from urllib.parse import urlsplit
+
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (parsing it raises for a port that is not one)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{value!r}: {error}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a server address: give http://HOST:PORT or https://HOST (e.g. http://127.0.0.1:3000)"
+        )
+    return url
+
+
 def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
@@ -96,7 +136,9 @@ def _run_import(args: argparse.Namespace) -> int:
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=3000, help="port to listen on; 0 picks a free one (default: 3000)")
+    parser.add_argument(
+        "--port", type=_port, default=3000, help="port to listen on; 0 picks a free one (default: 3000)"
+    )
     parser.add_argument(
         "--key",
         metavar="KEY",
@@ -106,7 +148,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--agent", help="agent for new conversations: auto (llm), llm, echo, replay (default: the agent setting)"
     )
     parser.add_argument(
-        "--max-payload", type=int, default=4 * 1024 * 1024, metavar="BYTES", help="largest client action accepted"
+        "--max-payload", type=_positive, default=4 * 1024 * 1024, metavar="BYTES", help="largest client action accepted"
     )
     _data_dir_argument(parser)
 
@@ -139,7 +181,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _tail_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", metavar="URL", help="server address, e.g. http://127.0.0.1:3000")
+    parser.add_argument("url", metavar="URL", type=_server_url, help="server address, e.g. http://127.0.0.1:3000")
     parser.add_argument("--conversation", "-c", required=True, metavar="ID", help="conversation to follow")
     parser.add_argument("--key", metavar="KEY", help="session key (default: $OHTUI_SESSION_API_KEY)")
     parser.add_argument("--json", action="store_true", help="print each event as its upstream JSON dict")
@@ -173,7 +215,7 @@ def _embedded_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="let the agent run commands and edit files without asking (setting: confirmation_mode)",
     )
-    parser.add_argument("--port", type=int, help="port of the embedded server (default: a free one)")
+    parser.add_argument("--port", type=_port, help="port of the embedded server (default: a free one)")
     _data_dir_argument(parser)
 
 
@@ -250,7 +292,9 @@ def _agent_setup(settings: Settings) -> AgentSetup:
 
 
 def _connect_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", metavar="URL", help="server address, e.g. http://127.0.0.1:3000 (an ssh tunnel's end)")
+    parser.add_argument(
+        "url", metavar="URL", type=_server_url, help="server address, e.g. http://127.0.0.1:3000 (an ssh tunnel's end)"
+    )
     parser.add_argument("--key", metavar="KEY", help="session key (default: $OHTUI_SESSION_API_KEY)")
     _ui_arguments(parser)
 
@@ -269,7 +313,7 @@ def _remote_app(args: argparse.Namespace) -> OhtuiApp:
 
     settings = _settings(args)
     key = args.key or key_from_environment()
-    target = Target(url=args.url.rstrip("/"), key=key, conversation_id=args.conversation, resume_latest=args.resume)
+    target = Target(url=args.url, key=key, conversation_id=args.conversation, resume_latest=args.resume)
     return OhtuiApp(target, settings)
 
 
