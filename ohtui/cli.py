@@ -244,6 +244,7 @@ def _embedded_app(args: argparse.Namespace) -> OhtuiApp:
     settings = _settings(
         args, agent=args.agent, confirmation_mode=args.confirmation_mode, port=getattr(args, "port", None)
     )
+    _check_theme(settings, args)
     agents = _agent_setup(settings)
     server_config = ServerConfig(
         host=settings.host,
@@ -257,6 +258,18 @@ def _embedded_app(args: argparse.Namespace) -> OhtuiApp:
     )
     target = Target(conversation_id=args.conversation, resume_latest=args.resume)
     return OhtuiApp(target, settings, server_config=server_config, notice=agents.notice)
+
+
+def _check_theme(settings: Settings, args: argparse.Namespace) -> None:
+    """An unknown theme stops here, in one line naming where it came from, not in a traceback from the app."""
+    from ohtui.config import SettingsError, config_path
+    from ohtui.tui.app import check_theme
+
+    try:
+        check_theme(settings.theme)
+    except SettingsError as error:
+        where = "--theme" if args.theme else f"{config_path()} or OHTUI_THEME: theme"
+        raise UserError(f"{where}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -312,6 +325,7 @@ def _remote_app(args: argparse.Namespace) -> OhtuiApp:
     from ohtui.tui.app import OhtuiApp, Target
 
     settings = _settings(args)
+    _check_theme(settings, args)
     key = args.key or key_from_environment()
     target = Target(url=args.url, key=key, conversation_id=args.conversation, resume_latest=args.resume)
     return OhtuiApp(target, settings)
