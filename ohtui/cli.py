@@ -74,6 +74,13 @@ def _server_url(value: str) -> str:
     return url
 
 
+def _conversation_id(value: str) -> str:
+    """argparse type: a conversation id, not empty (an empty one meant "a new conversation" further down)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("a conversation id cannot be empty")
+    return value.strip()
+
+
 def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
@@ -182,7 +189,13 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def _tail_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", metavar="URL", type=_server_url, help="server address, e.g. http://127.0.0.1:3000")
-    parser.add_argument("--conversation", "-c", required=True, metavar="ID", help="conversation to follow")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--conversation", "-c", type=_conversation_id, metavar="ID", help="conversation to follow (it must exist)"
+    )
+    which.add_argument(
+        "--new", type=_conversation_id, metavar="ID", help="create a conversation with this id, follow it"
+    )
     parser.add_argument("--key", metavar="KEY", help="session key (default: $OHTUI_SESSION_API_KEY)")
     parser.add_argument("--json", action="store_true", help="print each event as its upstream JSON dict")
 
@@ -193,13 +206,18 @@ def _run_tail(args: argparse.Namespace) -> int:
     from ohtui.client.tail import tail
     from ohtui.server.app import key_from_environment
 
-    return asyncio.run(tail(args.url, args.conversation, key=args.key or key_from_environment(), as_json=args.json))
+    key = args.key or key_from_environment()
+    conversation_id = _remote_conversation(args.url, key, args.conversation, args.new)
+    assert conversation_id is not None  # one of the two is required
+    return asyncio.run(tail(args.url, conversation_id, key=key, as_json=args.json))
 
 
 def _ui_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the UI, shared by plain ``ohtui`` (embedded server) and ``ohtui connect``."""
-    parser.add_argument("--conversation", "-c", metavar="ID", help="open this conversation")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--conversation", "-c", type=_conversation_id, metavar="ID", help="open this conversation")
+    which.add_argument("--new", type=_conversation_id, metavar="ID", help="create a conversation with this id, open it")
+    which.add_argument(
         "--continue", dest="resume", action="store_true", help="open the most recently updated conversation"
     )
     parser.add_argument("--theme", help="Textual theme, e.g. textual-dark, textual-light (setting: theme)")
@@ -246,6 +264,7 @@ def _embedded_app(args: argparse.Namespace) -> OhtuiApp:
     )
     _check_theme(settings, args)
     agents = _agent_setup(settings)
+    conversation_id = _stored_conversation(args, agents.name)
     server_config = ServerConfig(
         host=settings.host,
         port=settings.port,
@@ -256,7 +275,7 @@ def _embedded_app(args: argparse.Namespace) -> OhtuiApp:
         generate_key=True,
         confirmation_mode=settings.confirmation_mode,
     )
-    target = Target(conversation_id=args.conversation, resume_latest=args.resume)
+    target = Target(conversation_id=conversation_id, resume_latest=args.resume)
     return OhtuiApp(target, settings, server_config=server_config, notice=agents.notice)
 
 
@@ -270,6 +289,67 @@ def _check_theme(settings: Settings, args: argparse.Namespace) -> None:
     except SettingsError as error:
         where = "--theme" if args.theme else f"{config_path()} or OHTUI_THEME: theme"
         raise UserError(f"{where}: {error}") from None
+
+
+def _stored_conversation(args: argparse.Namespace, agent: str) -> str | None:
+    """The embedded server's conversation to open: ``-c ID`` only if it is stored, ``--new ID`` only if it is not
+    (created here, run by ``agent`` as the server would). Checked before the UI takes the screen, since the server
+    creates whatever id a client connects to."""
+    from ohtui.store import Database
+
+    if args.new is None and args.conversation is None:
+        return None
+    new, existing = args.new, args.conversation
+    with Database.in_data_dir(args.data_dir) as db:
+        if new is not None:
+            try:
+                db.conversations.create(new, agent_name=agent)
+            except ValueError:
+                raise UserError(f"conversation {new} already exists in {db.path}; -c {new} opens it") from None
+            return str(new)
+        if db.conversations.get(existing, count_events=False) is None:
+            raise UserError(f"no conversation {existing} in {db.path}; --new {existing} creates one")
+    return str(existing)
+
+
+def _remote_conversation(url: str, key: str | None, existing: str | None, new: str | None) -> str | None:
+    """The id to open on ``url``: ``--new ID`` created there, ``-c ID`` only if the server has it, since a connect to
+    an unknown id creates it (§1.2 step 7). Only the server's answer refuses: a server that cannot be asked now is
+    left to the connection, which says why and retries as it always does."""
+    import asyncio
+
+    if existing is None and new is None:
+        return None
+    return asyncio.run(_ask_server(url, key, existing, new))
+
+
+async def _ask_server(url: str, key: str | None, existing: str | None, new: str | None) -> str:
+    """``--new``: create it (409: it exists already). ``-c``: look it up; an error that is not the server's answer
+    about it (no server yet, a wrong key) lets the id through to the connection."""
+    from ohtui.client.rest import RestClient, RestError
+
+    rest = RestClient(url, key, timeout=10.0)
+    try:
+        if new is not None:
+            try:
+                created = await rest.create_conversation(conversation_id=new)
+            except RestError as error:
+                if error.status == 409:
+                    raise UserError(f"conversation {new} already exists on {url}; -c {new} opens it") from None
+                raise UserError(f"could not create conversation {new}: {error}") from None
+            if created != new:
+                print(f"ohtui: {url} named the new conversation {created}", file=sys.stderr)
+            return created
+        assert existing is not None
+        try:
+            found = await rest.conversation(existing)
+        except RestError:
+            return existing
+        if found is None:
+            raise UserError(f"no conversation {existing} on {url}; --new {existing} creates one")
+        return existing
+    finally:
+        await rest.close()
 
 
 @dataclass(frozen=True)
@@ -327,7 +407,8 @@ def _remote_app(args: argparse.Namespace) -> OhtuiApp:
     settings = _settings(args)
     _check_theme(settings, args)
     key = args.key or key_from_environment()
-    target = Target(url=args.url, key=key, conversation_id=args.conversation, resume_latest=args.resume)
+    conversation_id = _remote_conversation(args.url, key, args.conversation, args.new)
+    target = Target(url=args.url, key=key, conversation_id=conversation_id, resume_latest=args.resume)
     return OhtuiApp(target, settings)
 
 
@@ -369,7 +450,8 @@ COMMANDS: list[Command] = [
         "open the UI on a remote server (ohtui serve, or OpenHands V0)",
         "Connect the UI to a running server: `ohtui serve` on another machine (through an ssh tunnel: "
         "ssh -L 3000:127.0.0.1:3000 host), or an OpenHands V0 server. Without --conversation it lists the "
-        "server's conversations to pick or create one.",
+        "server's conversations to pick or create one; --conversation ID opens one the server has, --new ID creates "
+        "one.",
         _connect_arguments,
         _run_connect,
     ),
@@ -394,8 +476,9 @@ COMMANDS: list[Command] = [
         "tail",
         "print a conversation's events as they arrive",
         "Follow one conversation of a V0 server (ohtui's or OpenHands'), one event per line on stdout, the "
-        "connection's state on stderr; it reconnects and resumes by itself. Exit status: 0 on Ctrl-C, 3 when the "
-        "server refuses (e.g. a wrong key), 4 when it gave up.",
+        "connection's state on stderr; it reconnects and resumes by itself. The conversation must exist (--new ID "
+        "creates it). Exit status: 0 on Ctrl-C, 1 when it cannot start (the server has no conversation ID, or "
+        "--new could not create it), 3 when the server refuses (e.g. a wrong key), 4 when it gave up.",
         _tail_arguments,
         _run_tail,
     ),

@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ohtui.client.rest import RestClient
 from tests.serve_process import ServeProcess
 from tests.socket_helpers import is_state, v0_client
 
@@ -27,15 +28,13 @@ async def _lines_until(stream: asyncio.StreamReader, predicate: object, timeout:
 
 
 async def _start_tail(url: str, *options: str) -> asyncio.subprocess.Process:
-    """``ohtui tail URL -c c OPTIONS`` as a child process, its output piped."""
+    """``ohtui tail URL OPTIONS`` as a child process, its output piped."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "ohtui",
         "tail",
         url,
-        "-c",
-        "c",
         *options,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -45,7 +44,7 @@ async def _start_tail(url: str, *options: str) -> asyncio.subprocess.Process:
 async def test_tail_prints_events_and_follows_a_restart(tmp_path: Path) -> None:
     serve = ServeProcess(tmp_path / "server")
     url = await serve.start()
-    tail = await _start_tail(url, "--key", serve.key or "", "--json")
+    tail = await _start_tail(url, "--new", "c", "--key", serve.key or "", "--json")
     try:
         assert tail.stdout is not None and tail.stderr is not None
         first = await _lines_until(
@@ -80,9 +79,32 @@ async def test_tail_with_a_wrong_key_exits_3_with_the_reason(tmp_path: Path) -> 
     serve = ServeProcess(tmp_path / "server")
     url = await serve.start()
     try:
-        tail = await _start_tail(url, "--key", "wrong")
+        tail = await _start_tail(url, "-c", "c", "--key", "wrong")
         out, err = await asyncio.wait_for(tail.communicate(), 30)
     finally:
         await serve.ensure_gone()
     assert tail.returncode == 3
     assert b"refused: invalid_session_api_key" in err and out == b""
+
+
+async def test_tail_of_a_conversation_the_server_lacks_exits_1_and_creates_nothing(tmp_path: Path) -> None:
+    """A connect would create the id (as upstream's does): tail asks first, and says how to create it."""
+    serve = ServeProcess(tmp_path / "server")
+    url = await serve.start()
+    rest = RestClient(url, serve.key)
+    try:
+        tail = await _start_tail(url, "-c", "nosuchid", "--key", serve.key or "")
+        try:
+            out, err = await asyncio.wait_for(tail.communicate(), 30)
+        finally:
+            if tail.returncode is None:
+                tail.kill()
+                await tail.wait()
+        assert tail.returncode == 1 and out == b""
+        assert f"no conversation nosuchid on {url}; --new nosuchid creates one".encode() in err
+        assert await rest.conversation("nosuchid") is None
+        assert await rest.conversations() == []
+        assert serve.process is not None and serve.process.returncode is None
+    finally:
+        await rest.close()
+        await serve.ensure_gone()
