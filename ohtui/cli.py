@@ -342,7 +342,7 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_config(args: argparse.Namespace) -> int:
-    from ohtui.config import Settings, config_path
+    from ohtui.config import Settings, config_path, variable_of
 
     path = config_path()
     if args.path:
@@ -357,7 +357,7 @@ def _run_config(args: argparse.Namespace) -> int:
             if not isinstance(value, dict)
             else "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()) + "}"
         )
-        env = "" if name == "keymap" else f"  (env OHTUI_{name.upper()})"
+        env = f"  (env {variable_of(name)}{', a JSON object' if name == 'keymap' else ''})"
         print(f"# {field.description}{env}")
         print(f"{name} = {shown}" if value is not None else f"# {name} = (unset)")
     return 0
