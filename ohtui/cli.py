@@ -294,13 +294,13 @@ def _agent_setup(settings: Settings) -> AgentSetup:
     explains how to configure a model, while the UI offers the offline demo."""
     import os
 
-    from ohtui.agent.llm import LLMSettings
     from ohtui.agent.registry import AGENTS
+    from ohtui.config import LLMSettings
 
     name = "llm" if settings.agent == "auto" else settings.agent
     if name not in AGENTS:
         raise UserError(f"unknown agent {name!r}; known agents: auto, {', '.join(sorted(AGENTS))}")
-    llm = LLMSettings.from_env(model=settings.llm_model, base_url=settings.llm_base_url, api_key=settings.llm_api_key)
+    llm = LLMSettings.from_settings(settings)
     options: dict[str, dict[str, object]] = {
         "llm": {"settings": llm, "confirmation_mode": settings.confirmation_mode, "work_dir": os.getcwd()},
         "replay": {"confirmation_mode": False},

@@ -3,6 +3,7 @@
 * :mod:`~ohtui.config.paths` — the data dir, the cache dir and the settings file's path;
 * :mod:`~ohtui.config.settings` — :class:`Settings` (pydantic-settings: defaults < TOML file < ``OHTUI_*`` <
   flags), loaded and saved;
+* :mod:`~ohtui.config.llm` — :class:`LLMSettings`, the LLM agent's model, endpoint and key, built from Settings;
 * :mod:`~ohtui.config.files` — files and directories for this user only (0600/0700, atomic writes);
 * :mod:`~ohtui.config.keys` — session keys: the environment, key files, the key of a local ``ohtui serve``;
 * :mod:`~ohtui.config.event_loop` — whether a server keeps asyncio's loop (``OHTUI_EVENT_LOOP``).
@@ -22,6 +23,7 @@ from ohtui.config.keys import (
     record_server,
     session_key_from_environment,
 )
+from ohtui.config.llm import LLMSettings
 from ohtui.config.paths import CONFIG_ENV, DATA_DIR_ENV, cache_dir, config_path, data_dir
 from ohtui.config.settings import ENV_PREFIX, Settings, variable_of
 
@@ -33,6 +35,7 @@ __all__ = [
     "KEY_ENV",
     "KEY_FILE_NAME",
     "SERVER_FILE_NAME",
+    "LLMSettings",
     "Settings",
     "SettingsError",
     "asyncio_loop_wanted",

@@ -21,12 +21,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 
-from ohtui.agent.llm import LLMSettings
 from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.outbox import SendOutcome
 from ohtui.client.rest import RestError
 from ohtui.client.status import ConnectionChanged, ConnectionState
-from ohtui.config import Settings, SettingsError, cache_dir, config_path
+from ohtui.config import LLMSettings, Settings, SettingsError, cache_dir, config_path
 from ohtui.protocol import AgentState
 from ohtui.server import ServerConfig, ServerError
 from ohtui.tui.commands import OhtuiCommands, PaletteCommand
