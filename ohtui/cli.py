@@ -429,13 +429,13 @@ def _agent_setup(settings: Settings) -> AgentSetup:
     explains how to configure a model, while the UI offers the offline demo."""
     import os
 
-    from ohtui.agent.llm import LLMSettings
     from ohtui.agent.registry import AGENTS
+    from ohtui.config import LLMSettings
 
     name = "llm" if settings.agent == "auto" else settings.agent
     if name not in AGENTS:
         raise UserError(f"unknown agent {name!r}; known agents: auto, {', '.join(sorted(AGENTS))}")
-    llm = LLMSettings.from_env(model=settings.llm_model, base_url=settings.llm_base_url, api_key=settings.llm_api_key)
+    llm = LLMSettings.from_settings(settings)
     options: dict[str, dict[str, object]] = {
         "llm": {"settings": llm, "confirmation_mode": settings.confirmation_mode, "work_dir": os.getcwd()},
         "replay": {"confirmation_mode": False},
@@ -481,7 +481,7 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_config(args: argparse.Namespace) -> int:
-    from ohtui.config import Settings, config_path
+    from ohtui.config import Settings, config_path, variable_of
 
     path = config_path()
     if args.path:
@@ -496,7 +496,7 @@ def _run_config(args: argparse.Namespace) -> int:
             if not isinstance(value, dict)
             else "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()) + "}"
         )
-        env = "" if name == "keymap" else f"  (env OHTUI_{name.upper()})"
+        env = f"  (env {variable_of(name)}{', a JSON object' if name == 'keymap' else ''})"
         print(f"# {field.description}{env}")
         print(f"{name} = {shown}" if value is not None else f"# {name} = (unset)")
     return 0

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from ohtui.agent.controller import ERROR_ACTION_NOT_EXECUTED_STOPPED, USER_REJECTED, AgentController
-from ohtui.agent.llm import NOT_CONFIGURED, LLMAgent, LLMSettings
-from ohtui.agent.llm_history import NOT_EXECUTED
+from ohtui.agent.llm.agent import NOT_CONFIGURED, LLMAgent
+from ohtui.agent.llm.prompt import NOT_EXECUTED
 from ohtui.agent.registry import create_agent
 from ohtui.agent.runtime import CONTINUED_PREFIX, LocalRuntime
+from ohtui.config import LLMSettings
 from ohtui.protocol import (
     Action,
     ActionConfirmationStatus,

@@ -8,17 +8,19 @@ debug). The UI keeps Textual's loop either way: only server loops come from here
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-_T = TypeVar("_T")
+from ohtui.config import EVENT_LOOP_ENV as ENVIRONMENT_VARIABLE
+from ohtui.config import asyncio_loop_wanted
 
-ENVIRONMENT_VARIABLE = "OHTUI_EVENT_LOOP"
+__all__ = ["ENVIRONMENT_VARIABLE", "loop_name", "new_event_loop", "run"]
+
+_T = TypeVar("_T")
 
 
 def _uvloop() -> Any | None:
-    if os.environ.get(ENVIRONMENT_VARIABLE, "").strip().lower() == "asyncio":
+    if asyncio_loop_wanted():
         return None
     try:
         import uvloop

@@ -23,12 +23,11 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.theme import BUILTIN_THEMES
 
-from ohtui.agent.llm import LLMSettings
 from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.outbox import SendOutcome
 from ohtui.client.rest import RestError
 from ohtui.client.status import ConnectionChanged, ConnectionState
-from ohtui.config import Settings, SettingsError, cache_dir, config_path
+from ohtui.config import LLMSettings, Settings, SettingsError, cache_dir, config_path
 from ohtui.protocol import AgentState
 from ohtui.protocol.intents import always_allow, request_state, user_message
 from ohtui.protocol.rules import can_stop, pause_or_resume

@@ -221,8 +221,12 @@ def _parse_arguments(name: str, arguments: str) -> dict[str, Any]:
     return parsed
 
 
-def _missing(tool: str, key: str) -> ToolCallError:
-    return ToolCallError(f"Your `{tool}` call is missing the required parameter `{key}`; nothing was executed.")
+def _given(tool: str, args: dict[str, Any], key: str, required: bool) -> Any:
+    """The argument ``key`` (None if absent), refused if it is required and absent."""
+    value = args.get(key)
+    if value is None and required:
+        raise ToolCallError(f"Your `{tool}` call is missing the required parameter `{key}`; nothing was executed.")
+    return value
 
 
 def _wrong_type(tool: str, key: str, expected: str, value: Any) -> ToolCallError:
@@ -233,10 +237,8 @@ def _wrong_type(tool: str, key: str, expected: str, value: Any) -> ToolCallError
 
 
 def _string(tool: str, args: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = args.get(key)
+    value = _given(tool, args, key, required)
     if value is None:
-        if required:
-            raise _missing(tool, key)
         return None
     if not isinstance(value, str):
         raise _wrong_type(tool, key, "a string", value)
@@ -244,10 +246,8 @@ def _string(tool: str, args: dict[str, Any], key: str, *, required: bool = False
 
 
 def _integer(tool: str, args: dict[str, Any], key: str, *, required: bool = False) -> int | None:
-    value = args.get(key)
+    value = _given(tool, args, key, required)
     if value is None:
-        if required:
-            raise _missing(tool, key)
         return None
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)

@@ -1,17 +1,18 @@
-"""One chat completion against an OpenAI-compatible endpoint: streaming, retries, errors a user can act on.
+"""The OpenAI SDK behind :class:`~ohtui.agent.llm.client.ChatClient`: any OpenAI-compatible chat-completions endpoint.
 
 Built on the official ``openai`` package's ``AsyncOpenAI`` (its own retries are switched off: ours report progress
-to the conversation). Streaming (``stream=True``, the default) assembles text and tool-call deltas into the same
-response dict a non-streamed call returns, so everything downstream sees one shape; ``on_text_delta`` receives the
-text as it arrives (the V0 protocol has no partial events, so the controller stores only complete actions). Token
-usage of streamed responses needs ``stream_options.include_usage``; an endpoint that refuses that option is asked
-again without it (usage then counts as 0).
+to the conversation). Importing this module imports the SDK, which takes longer than the rest of the agent: the
+agent imports it when it makes its first request. Streaming (``stream=True``, the default) assembles text and
+tool-call deltas into the same response dict a non-streamed call returns, so everything downstream sees one shape;
+``on_text_delta`` receives the text as it arrives (the V0 protocol has no partial events, so the controller stores
+only complete actions). Token usage of streamed responses needs ``stream_options.include_usage``; an endpoint that
+refuses that option is asked again without it (usage then counts as 0).
 
-Retried, with exponential backoff (``retry_min_wait`` doubling up to ``retry_max_wait``, or the server's
-``Retry-After`` if longer) up to ``num_retries`` times: 429, 408, 409 and 5xx answers, connection failures and
-timeouts, and streams that break off. Each retry is reported ("Retrying LLM request, n / N"; a 429 also puts the
-conversation in ``rate_limited``). Everything else, and the last failure, raises an :class:`LLMError` whose message
-says what happened and what to change.
+Retried, with exponential backoff (:func:`~ohtui.agent.llm.client.backoff_seconds`, or the server's ``Retry-After``
+if longer) up to ``num_retries`` times: 429, 408, 409 and 5xx answers, connection failures and timeouts, and streams
+that break off. Each retry is reported ("Retrying LLM request, n / N"; a 429 also puts the conversation in
+``rate_limited``). Everything else, and the last failure, raises an :class:`~ohtui.agent.llm.client.LLMError` whose
+message says what happened and what to change.
 """
 
 from __future__ import annotations
@@ -21,27 +22,26 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ohtui.agent.signals import AgentFailure, report_retry
+import openai
+from openai import AsyncOpenAI
+
+from ohtui.agent.llm.client import (
+    Completion,
+    LLMAuthenticationError,
+    LLMError,
+    LLMRateLimitError,
+    LLMRequestError,
+    LLMServiceError,
+    TextDeltas,
+    backoff_seconds,
+)
+from ohtui.agent.signals import report_retry
+from ohtui.config import LLMSettings
 from ohtui.protocol import RuntimeStatus
 
-if TYPE_CHECKING:
-    from openai import AsyncOpenAI
-
-    from ohtui.agent.llm import LLMSettings
-
-__all__ = [
-    "ChatClient",
-    "Completion",
-    "LLMAuthenticationError",
-    "LLMError",
-    "LLMRateLimitError",
-    "LLMRequestError",
-    "LLMServiceError",
-]
+__all__ = ["OpenAIChatClient"]
 
 log = logging.getLogger(__name__)
 
@@ -49,44 +49,14 @@ _RETRYABLE_STATUS = frozenset({408, 409, 429})
 _DETAIL_CHARS = 300
 
 
-class LLMError(AgentFailure):
-    """The LLM request failed for good; the message is meant for the user."""
-
-
-class LLMAuthenticationError(LLMError):
-    status = RuntimeStatus.ERROR_LLM_AUTHENTICATION
-
-
-class LLMRateLimitError(LLMError):
-    status = RuntimeStatus.AGENT_RATE_LIMITED_STOPPED
-
-
-class LLMServiceError(LLMError):
-    status = RuntimeStatus.ERROR_LLM_SERVICE_UNAVAILABLE
-
-
-class LLMRequestError(LLMError):
-    status = RuntimeStatus.ERROR
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One model response, in chat-completion shape whether it was streamed or not."""
-
-    response: dict[str, Any]
-    """``{"id", "object": "chat.completion", "created", "model", "choices": [{"message": …}], "usage"}``."""
-    latency: float
-    """Seconds from sending the request to the end of the response (the successful attempt)."""
-
-
 class _BrokenStream(Exception):
     """A stream that ended in something other than an HTTP status (a reset connection, a bad chunk)."""
 
 
-class ChatClient:
+class OpenAIChatClient:
     """Sends chat completions for one agent; holds one HTTP connection pool until :meth:`aclose`."""
 
-    def __init__(self, settings: LLMSettings, *, on_text_delta: Callable[[str], object] | None = None) -> None:
+    def __init__(self, settings: LLMSettings, on_text_delta: TextDeltas | None = None) -> None:
         self.settings = settings
         self.on_text_delta = on_text_delta
         self._client: AsyncOpenAI | None = None
@@ -100,8 +70,6 @@ class ChatClient:
 
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Completion:
         """The model's response to ``messages``, retrying transient failures; raises :class:`LLMError`."""
-        import openai
-
         settings = self.settings
         attempt = 0
         while True:
@@ -124,20 +92,10 @@ class ChatClient:
             rate_limited = isinstance(failure, openai.APIStatusError) and failure.status_code == 429
             log.info("LLM request failed (%s); retry %d / %d", _describe(failure), attempt, settings.num_retries)
             await report_retry(attempt, settings.num_retries, rate_limited=rate_limited)
-            await asyncio.sleep(self._backoff(attempt, failure))
-
-    def _backoff(self, attempt: int, failure: Exception) -> float:
-        settings = self.settings
-        wait = min(settings.retry_max_wait, settings.retry_min_wait * 2 ** (attempt - 1))
-        retry_after = _retry_after(failure)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, settings.retry_max_wait))
-        return max(0.0, wait)
+            await asyncio.sleep(backoff_seconds(settings, attempt, _retry_after(failure)))
 
     def _openai(self) -> AsyncOpenAI:
         if self._client is None:
-            from openai import AsyncOpenAI
-
             settings = self.settings
             self._client = AsyncOpenAI(
                 # Local servers (Ollama, llama.cpp, vLLM) take any key, but the client insists on one.
@@ -175,8 +133,6 @@ class ChatClient:
 
     async def _assemble(self, stream: Any) -> dict[str, Any]:
         """Fold a chat-completion chunk stream into one non-streamed response dict."""
-        import openai
-
         response: dict[str, Any] = {"id": "", "object": "chat.completion", "created": 0, "model": self.settings.model}
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
@@ -239,8 +195,6 @@ class ChatClient:
             log.exception("on_text_delta failed")
 
     def _final_error(self, failure: Exception, retries: int) -> LLMError:
-        import openai
-
         settings = self.settings
         where = settings.base_url or "the OpenAI API"
         detail = _describe(failure)
@@ -290,8 +244,6 @@ class ChatClient:
 
 def _describe(error: BaseException) -> str:
     """A one-line description of an openai (or transport) error, without the request dump."""
-    import openai
-
     if isinstance(error, openai.APIStatusError):
         body = error.body
         inner = body.get("error", body) if isinstance(body, dict) else None
@@ -307,8 +259,6 @@ def _describe(error: BaseException) -> str:
 
 
 def _retry_after(error: Exception) -> float | None:
-    import openai
-
     if not isinstance(error, openai.APIStatusError):
         return None
     headers = error.response.headers

@@ -1,9 +1,12 @@
 """The LLM's view of a conversation, rebuilt from the stored events on every step (§5 ``Message``).
 
 Nothing about the conversation lives only in the agent: a restarted server, or another ohtui, continues it from the
-store. The rules, close to upstream's ``ConversationMemory``:
+store. Two stages: a *view* chooses what a request shows (:class:`PromptView`: the events, and a summary of those
+it leaves out; :func:`whole_history` shows everything and is the seam where condensation goes), then
+:func:`build_messages` turns the view into chat messages. The rules, close to upstream's ``ConversationMemory``:
 
-* The system prompt is the agent's current one (stored ``system`` events are for the transcript).
+* The system prompt is the agent's current one (stored ``system`` events are for the transcript); a summary, when
+  the view has one, follows it as a user message, standing for the events it replaces.
 * A user ``message`` → a user message; an agent ``message`` → an assistant message.
 * Events carrying ``tool_call_metadata`` come from one model response: at the first of them the assistant message
   of that response is emitted (its text and *all* its tool calls, ids included, taken from the stored
@@ -20,7 +23,8 @@ store. The rules, close to upstream's ``ConversationMemory``:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ohtui.protocol import (
@@ -50,7 +54,15 @@ from ohtui.protocol import (
     truncate_middle,
 )
 
-__all__ = ["NOT_EXECUTED", "build_messages", "observation_text", "response_message", "tool_calls_of"]
+__all__ = [
+    "NOT_EXECUTED",
+    "PromptView",
+    "build_messages",
+    "observation_text",
+    "response_message",
+    "tool_calls_of",
+    "whole_history",
+]
 
 NOT_EXECUTED = "This tool call was not executed."
 _FINISHED = "The task was marked as finished."
@@ -64,15 +76,34 @@ _SKIPPED = (
 )
 
 
-def build_messages(system_prompt: str, history: Sequence[Event]) -> list[Message]:
-    """The chat messages for the next completion: the system prompt, then ``history`` as the model should see it."""
+@dataclass(frozen=True)
+class PromptView:
+    """What one request shows the model of a conversation."""
+
+    events: Iterable[Event]
+    """The events to show, oldest first."""
+    summary: str | None = None
+    """What the events before ``events`` came to, in their place (None: nothing is left out)."""
+
+
+def whole_history(history: Sequence[Event]) -> PromptView:
+    """Every event the agent may see, nothing summarised."""
+    return PromptView(history)
+
+
+def build_messages(system_prompt: str, history: Iterable[Event], *, summary: str | None = None) -> list[Message]:
+    """The chat messages for the next completion: the system prompt, the ``summary`` of what came before
+    ``history`` if there is one, then ``history`` as the model should see it."""
+    events = history if isinstance(history, Sequence) else list(history)
     results: dict[str, Observation] = {}
-    for event in history:
+    for event in events:
         if isinstance(event, Observation) and event.tool_call_metadata is not None:
             results[event.tool_call_metadata.tool_call_id] = event
     messages: list[Message] = [_text("system", system_prompt)]
+    if summary is not None:
+        messages.append(_text("user", summary))
     answered: set[str] = set()
-    for event in history:
+    for event in events:
         if isinstance(event, _SKIPPED):
             continue
         metadata = event.tool_call_metadata if isinstance(event, Action | Observation) else None
