@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import sys
@@ -163,6 +164,54 @@ async def test_interrupt_while_run_is_waiting(session: BashSession) -> None:
     await asyncio.wait_for(session.interrupt(), 5)
     result = await asyncio.wait_for(running, 5)
     assert result.exit_code == 130 and "no" not in result.output
+
+
+# Run by a child interpreter that inherited SIGINT and SIGQUIT ignored: a session on a loop in a thread of its own
+# (as the embedded server runs it) starts a command, interrupts it, and prints what it saw as JSON.
+_IGNORING_CHILD = """
+import asyncio, json, sys, threading
+from ohtui.agent.bash import BashSession
+from ohtui.server import loop as server_loop
+
+async def main():
+    async with BashSession(sys.argv[1], kill_grace=5) as bash:
+        await bash.run("export STAYS=kept")
+        pid = bash.pid
+        await bash.run("echo going; sleep 30; echo not reached", soft_timeout=0.2)
+        interrupted = await asyncio.wait_for(bash.interrupt(), 15)
+        after = await bash.run("echo $STAYS")
+        print(json.dumps([interrupted.exit_code, after.output, bash.pid == pid]))
+
+loop = server_loop.new_event_loop() if sys.argv[2] == "server" else asyncio.new_event_loop()
+worker = threading.Thread(target=loop.run_until_complete, args=(main(),))
+worker.start()
+worker.join()
+"""
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "server"])
+async def test_interrupt_works_when_started_with_sigint_ignored(tmp_path: Path, loop: str) -> None:
+    """``nohup``, ``&`` from a script: ignored signals are inherited, yet an interrupt still gives 130, same bash."""
+    child = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        "trap '' INT QUIT; exec \"$@\"",
+        "bash",
+        sys.executable,
+        "-c",
+        _IGNORING_CHILD,
+        str(tmp_path),
+        loop,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, _ = await asyncio.wait_for(child.communicate(), 30)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    assert child.returncode == 0
+    assert json.loads(out) == [130, "kept\n", True]
 
 
 async def test_hard_timeout_interrupts_and_keeps_the_shell(session: BashSession) -> None:

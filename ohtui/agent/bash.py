@@ -50,6 +50,7 @@ import select
 import signal
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
@@ -469,6 +470,7 @@ class BashSession:
             env=env,
             start_new_session=True,
             pass_fds=(self._input_child,),
+            preexec_fn=_default_dispositions(),
         )
 
     async def _write_line(self, line: bytes) -> None:
@@ -640,6 +642,35 @@ class BashSession:
         while select.select([self._input_r], [], [], 0)[0]:
             if not os.read(self._input_r, _READ_CHUNK):
                 return
+
+
+# Reset in the child by subprocess itself (restore_signals), and the two a process cannot catch or ignore.
+_RESTORED_ANYWAY = frozenset(
+    getattr(signal, name) for name in ("SIGKILL", "SIGSTOP", "SIGPIPE", "SIGXFSZ", "SIGXFZ") if hasattr(signal, name)
+)
+
+
+def _default_dispositions() -> Callable[[], None] | None:
+    """What bash needs run before exec so that it starts with no signal ignored; None when nothing is.
+
+    A signal ignored here (ohtui started by ``nohup``, by ``&`` from a script, by some service managers) would be
+    ignored by bash and every command it runs: SIGINT could not stop a command, so an interrupt or a hard timeout
+    would escalate to SIGKILL of the whole group (137 instead of 130, and the shell's state lost). Caught signals
+    go back to their default at exec anyway, and uvloop's libuv resets every disposition in its children; this
+    does the same for asyncio's loop. Only when something is ignored, since a ``preexec_fn`` costs the fast
+    spawn (vfork) every other start gets.
+    """
+    ignored = [
+        sig for sig in signal.valid_signals() if sig not in _RESTORED_ANYWAY and signal.getsignal(sig) == signal.SIG_IGN
+    ]
+    if not ignored:
+        return None
+
+    def reset() -> None:
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_DFL)
+
+    return reset
 
 
 def _username() -> str | None:
