@@ -17,7 +17,8 @@ from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.connection import Connection
 from ohtui.client.outbox import OutboxFull
 from ohtui.client.status import ConnectionState
-from ohtui.protocol import AgentThinkAction, EventSource, MessageAction, stored_event_from_json
+from ohtui.protocol import AgentState, AgentThinkAction, EventSource, MessageAction, stored_event_from_json
+from ohtui.protocol.intents import request_state, user_message
 from ohtui.server import OhtuiServer
 from ohtui.store import Database, EventStore
 from tests.client_helpers import StateLog, comparable, contiguous, store_until
@@ -56,7 +57,7 @@ async def test_connects_mirrors_exactly_and_sends(tmp_path: Path) -> None:
     """With ohtui's extension (complete replay + the full room) the mirror equals the server's store exactly."""
     async with running_server(tmp_path) as server, client_for(server.url, tmp_path, server.key) as (conn, store, log):
         await log.wait_for(ConnectionState.CONNECTED)
-        outcome = await conn.send_message("hello")
+        outcome = await conn.send(user_message("hello"))
         assert outcome.accepted and outcome.event_id is not None
         await wait_settled(server, "c", store)
         await store_until(store, lambda: _agent_replied(store))
@@ -72,7 +73,7 @@ async def test_stock_protocol_holes_are_repaired_over_rest(tmp_path: Path) -> No
     async with running_server(tmp_path) as server:
         async with client_for(server.url, tmp_path, server.key, batch=False) as (conn, store, log):
             await log.wait_for(ConnectionState.CONNECTED)
-            await conn.send_message("hello")
+            await conn.send(user_message("hello"))
             await store_until(store, lambda: _agent_replied(store))
             await wait_settled(server, "c", store)
             assert comparable(store) == comparable(server.db.events("c"))
@@ -142,7 +143,7 @@ async def test_stalled_link_is_detected_and_recovered(tmp_path: Path) -> None:
                 proxy.unstall()
                 await log.wait_for(ConnectionState.CONNECTED, after=mark + 1, timeout=10)
                 assert detected_after < 1 + 1 + 1.5  # ping interval + ping timeout, plus scheduling slack
-                outcome = await conn.send_message("after the stall")
+                outcome = await conn.send(user_message("after the stall"))
                 assert outcome.accepted
 
 
@@ -169,10 +170,10 @@ async def test_sends_while_disconnected_wait_in_order_and_the_outbox_is_bounded(
             proxy.refuse(True)
             await proxy.reset_all()
             await log.wait_for(ConnectionState.RECONNECTING)
-            sends = [asyncio.create_task(conn.send_message(f"queued {n}")) for n in range(3)]
+            sends = [asyncio.create_task(conn.send(user_message(f"queued {n}"))) for n in range(3)]
             await asyncio.sleep(0)
             with pytest.raises(OutboxFull):
-                await conn.send_message("one too many")
+                await conn.send(user_message("one too many"))
             assert len(conn.outbox) == 3
             proxy.refuse(False)
             outcomes = await asyncio.gather(*sends)
@@ -186,7 +187,7 @@ async def test_sends_while_disconnected_wait_in_order_and_the_outbox_is_bounded(
 async def test_refused_action_outcome_carries_the_server_message(tmp_path: Path) -> None:
     async with running_server(tmp_path) as server, client_for(server.url, tmp_path, server.key) as (conn, store, log):
         await log.wait_for(ConnectionState.CONNECTED)
-        outcome = await conn.confirm()
+        outcome = await conn.send(request_state(AgentState.USER_CONFIRMED))
     assert not outcome.accepted and outcome.error
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.connection import Connection
 from ohtui.client.status import ConnectionState
+from ohtui.protocol.intents import user_message
 from ohtui.store import Database
 from tests.client_helpers import StateLog, comparable, contiguous, store_until
 from tests.faultproxy import FaultProxy
@@ -33,7 +34,7 @@ async def test_server_killed_and_restarted_five_times_mid_stream(tmp_path: Path)
 
         async def talk() -> None:
             for n in range(60):
-                await connection.send_message(f"message {n}")  # outcomes may be errors while the server is down
+                await connection.send(user_message(f"message {n}"))  # outcomes may be errors while the server is down
 
         talker = asyncio.create_task(talk())
         for restart in range(RESTARTS):

@@ -116,3 +116,27 @@ def test_the_rules_the_controller_and_the_ui_share() -> None:
             assert (refusal(target, state) is None) == (state in sources)
     assert refusal(AgentState.FINISHED, AgentState.RUNNING) is not None
     assert refusal(AgentState.STOPPED, AgentState.FINISHED) == "there is nothing to stop (the agent is finished)"
+
+
+def test_intents_are_typed_actions_with_one_wire_form() -> None:
+    from ohtui.protocol import ChangeAgentStateAction, event_from_dict
+    from ohtui.protocol.intents import (
+        ALWAYS_ALLOW_ARG,
+        always_allow,
+        asks_always_allow,
+        client_payload,
+        request_state,
+        user_message,
+    )
+
+    message = client_payload(user_message("hi", image_urls=["data:x"]))
+    assert message["action"] == "message" and message["args"]["content"] == "hi"
+    assert set(message) == {"action", "args"}  # the server assigns id, timestamp and source
+    assert event_from_dict(message) == user_message("hi", image_urls=["data:x"])
+    stop = client_payload(request_state(AgentState.STOPPED))
+    assert stop["args"]["agent_state"] == "stopped" and ALWAYS_ALLOW_ARG not in stop["args"]
+    allow = always_allow()
+    assert client_payload(allow)["args"][ALWAYS_ALLOW_ARG] is True and asks_always_allow(allow)
+    parsed = event_from_dict(client_payload(allow))
+    assert isinstance(parsed, ChangeAgentStateAction) and asks_always_allow(parsed)
+    assert not asks_always_allow(request_state(AgentState.USER_CONFIRMED))

@@ -34,6 +34,7 @@ from ohtui.protocol import (
     event_from_dict,
     event_to_dict,
 )
+from ohtui.protocol.intents import user_message
 from ohtui.store import Database, EventStore
 from tests.agent_helpers import ScriptedAgent, ScriptedRuntime, shapes
 from tests.client_helpers import StateLog, store_until
@@ -140,7 +141,7 @@ async def test_the_demo_replays_through_the_real_server_and_client(tmp_path: Pat
         ohtui_client(server.url, tmp_path, server.key) as (connection, mirror),
     ):
         await store_until(mirror, lambda: state_of(mirror) is S.AWAITING_USER_INPUT, timeout=WAIT)
-        assert (await connection.send_message("Show me what you can do")).accepted
+        assert (await connection.send(user_message("Show me what you can do"))).accepted
         await store_until(
             mirror,
             lambda: (
@@ -149,7 +150,7 @@ async def test_the_demo_replays_through_the_real_server_and_client(tmp_path: Pat
             ),
             timeout=WAIT,
         )
-        assert (await connection.send_message("Sure, go ahead")).accepted
+        assert (await connection.send(user_message("Sure, go ahead"))).accepted
         await store_until(mirror, lambda: state_of(mirror) is S.FINISHED, timeout=WAIT)
         replayed = list(mirror.search())
     # The controller's own events (states, recall) are regenerated in the same order as recorded, and every

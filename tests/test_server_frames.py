@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ohtui.server.sockets import SocketHandlers
+from ohtui.server.intake import parse_client_action
 from tests.strategies import JSON_VALUES
 from tests.test_server_fuzz import VALID_ACTIONS, LoopThread
 
@@ -123,7 +123,7 @@ def test_every_well_formed_event_frame_gets_its_answer(live: tuple[LoopThread, R
     answer = runner.run(raw.event(frame))
     assert isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], dict), answer
     result = answer[0]
-    acceptable = name in ("oh_user_action", "oh_action") and SocketHandlers.parse_client_action(payload, 10**6)[0]
+    acceptable = name in ("oh_user_action", "oh_action") and parse_client_action(payload, 10**6)[0]
     if "id" in result:
         assert acceptable and store.count() > before
     else:

@@ -257,3 +257,28 @@ async def test_llm_settings_screen_saves_and_applies_to_new_conversations(
 
 async def _options(manager: object) -> dict[str, object]:
     return manager._options_for("llm")  # type: ignore[attr-defined, no-any-return]
+
+
+async def test_a_new_conversation_starts_with_a_fresh_state_and_its_confirmation_works(tmp_path: Path) -> None:
+    """The state pane used to keep the previous conversation's ids: after Ctrl+O, n in a conversation that had
+    gone further, the new one stayed "loading" and Ctrl+Y did nothing until its ids caught up."""
+    agent = register_test_agent("ui-confirm-switch", _confirm_agent)
+    app = make_app(tmp_path, agent=agent, confirmation_mode=True, runtime_factory=lambda cid: ScriptedRuntime())
+
+    async def run_and_confirm(pilot: object) -> None:
+        await app.wait_until(lambda: app.agent_state is AgentState.AWAITING_USER_INPUT)
+        await type_and_send(pilot, "run it")
+        await app.wait_until(lambda: app.agent_state is AgentState.AWAITING_USER_CONFIRMATION)
+        await pilot.press("ctrl+y")  # type: ignore[attr-defined]
+        await app.wait_until(lambda: app.agent_state is AgentState.FINISHED)
+
+    async with app.run_test(size=(110, 34)) as pilot:
+        async with asyncio.timeout(WAIT):
+            await run_and_confirm(pilot)
+            await pilot.press("ctrl+o")
+            await pilot.press("n")
+            await app.wait_until(lambda: app.session is not None and app.session.conversation_id != "demo")
+            await run_and_confirm(pilot)
+        assert app.session is not None and app.embedded is not None
+        second = list(app.embedded.server.db.events(app.session.conversation_id or "").search())
+    assert any(isinstance(e, AgentFinishAction) for e in second)

@@ -24,7 +24,7 @@ from ohtui.tui.messages import ConfirmRequested, RejectRequested, RetryRequested
 from ohtui.tui.widgets import AgentStatePanel, ChatInput, ConnectionStatusPanel
 from ohtui.tui.widgets.agent_state import format_elapsed, state_class
 from ohtui.tui.widgets.connection_status import refusal_hint
-from tests.test_tui_widgets import FakeClock, Harness, awaiting_confirmation_events, sample_events
+from tests.test_tui_widgets import FakeClock, Harness, awaiting_confirmation_events, feed_panel, sample_events
 
 TS = "2025-11-28T10:00:00.000000"
 
@@ -86,8 +86,8 @@ async def test_every_state_has_its_own_colours_in_both_themes() -> None:
             panel = app.query_one(AgentStatePanel)
             label = app.query_one("#agent-state", Static)
             seen: dict[tuple[Any, Any], AgentState] = {}
-            for agent_state in AgentState:
-                panel.set_state(agent_state)
+            for number, agent_state in enumerate(AgentState):
+                feed_panel(panel, state(number, agent_state))
                 await pilot.pause()
                 assert label.has_class(state_class(agent_state))
                 assert sum(label.has_class(state_class(other)) for other in AgentState) == 1
@@ -103,17 +103,17 @@ async def test_time_in_state_and_reason() -> None:
     app = PanelApp("agent", clock)
     async with app.run_test(size=(60, 20)) as pilot:
         panel = app.query_one(AgentStatePanel)
-        panel.update_from_event(state(3, AgentState.RUNNING))
+        feed_panel(panel, state(3, AgentState.RUNNING))
         clock.now = 165.0
         panel.refresh_elapsed()
         await pilot.pause()
         assert text_of(app, "#agent-elapsed") == "01:05"
         assert "running" in text_of(app, "#agent-state")
-        panel.update_from_event(state(4, AgentState.RUNNING))  # same state again: the clock keeps going
+        feed_panel(panel, state(4, AgentState.RUNNING))  # same state again: the clock keeps going
         clock.now = 3700.0
         panel.refresh_elapsed()
         assert text_of(app, "#agent-elapsed") == format_elapsed(3600) == "1:00:00"
-        panel.update_from_event(state(5, AgentState.ERROR, "RuntimeError: boom"))
+        feed_panel(panel, state(5, AgentState.ERROR, "RuntimeError: boom"))
         panel.refresh_elapsed()
         await pilot.pause()
         assert text_of(app, "#agent-elapsed") == "00:00"
@@ -125,11 +125,11 @@ async def test_older_state_events_do_not_win() -> None:
     app = PanelApp("agent")
     async with app.run_test(size=(60, 20)):
         panel = app.query_one(AgentStatePanel)
-        panel.update_from_event(state(10, AgentState.AWAITING_USER_INPUT))
-        panel.update_from_event(state(5, AgentState.RUNNING))  # a gap repair delivers an older one
+        feed_panel(panel, state(10, AgentState.AWAITING_USER_INPUT))
+        feed_panel(panel, state(5, AgentState.RUNNING))  # a gap repair delivers an older one
         assert panel.state is AgentState.AWAITING_USER_INPUT
         closing = AgentStateChangedObservation(agent_state=AgentState.STOPPED)  # no id: sent at session close
-        panel.update_from_event(closing)
+        feed_panel(panel, closing)
         assert panel.state is AgentState.STOPPED
 
 
@@ -139,7 +139,7 @@ async def test_metrics_from_llm_metrics() -> None:
         panel = app.query_one(AgentStatePanel)
         assert text_of(app, "#agent-usage") == "no LLM usage yet"
         for event in sample_events():
-            panel.update_from_event(event)
+            feed_panel(panel, event)
         await pilot.pause()
         usage = text_of(app, "#agent-usage")
         assert "1.0k in · 50 out · cache 0r/900w" in usage
@@ -160,7 +160,7 @@ async def test_pending_action_confirm_with_key_and_reject_with_button() -> None:
     async with app.run_test(size=(60, 30)) as pilot:
         panel = app.query_one(AgentStatePanel)
         for event in awaiting_confirmation_events():
-            panel.update_from_event(event)
+            feed_panel(panel, event)
         await pilot.pause()
         assert panel.awaiting and panel.has_class("-awaiting")
         body = text_of(app, "#agent-pending-body")
@@ -171,7 +171,7 @@ async def test_pending_action_confirm_with_key_and_reject_with_button() -> None:
         assert [type(m) for m in app.received] == [ConfirmRequested, RejectRequested]
         assert all(getattr(m, "action_id", None) == 43 for m in app.received)
         # The controller re-adds the action as confirmed and moves on: the prompt goes away.
-        panel.update_from_event(state(44, AgentState.USER_CONFIRMED))
+        feed_panel(panel, state(44, AgentState.USER_CONFIRMED))
         await pilot.pause()
         assert not panel.awaiting and not panel.has_class("-awaiting")
         await pilot.press("y")
@@ -183,8 +183,8 @@ async def test_pending_action_arriving_before_state_in_replay() -> None:
     app = PanelApp("agent")
     async with app.run_test(size=(60, 30)):
         panel = app.query_one(AgentStatePanel)
-        panel.update_from_event(events[3])  # the action …
-        panel.update_from_event(events[2])  # … then the replayed last state change
+        feed_panel(panel, events[3])  # the action …
+        feed_panel(panel, events[2])  # … then the replayed last state change
         assert panel.awaiting
 
 
@@ -192,8 +192,8 @@ async def test_error_observation_fills_missing_reason() -> None:
     app = PanelApp("agent")
     async with app.run_test(size=(60, 20)):
         panel = app.query_one(AgentStatePanel)
-        panel.update_from_event(state(1, AgentState.ERROR))
-        panel.update_from_event(ErrorObservation(id=2, timestamp=TS, content="LLM said no"))
+        feed_panel(panel, state(1, AgentState.ERROR))
+        feed_panel(panel, ErrorObservation(id=2, timestamp=TS, content="LLM said no"))
         assert panel.reason == "LLM said no"
 
 
@@ -345,7 +345,7 @@ def agent_app(agent_state: AgentState, theme: str | None = None) -> PanelApp:
         else:
             events.append(state(50, agent_state))
         for event in events:
-            panel.update_from_event(event)
+            feed_panel(panel, event)
         pilot.app.clock.now = 172.0
         panel.refresh_elapsed()
         await pilot.pause()
@@ -427,11 +427,11 @@ async def test_pending_edit_without_confirmation_state_is_shown() -> None:
     app = PanelApp("agent")
     async with app.run_test(size=(60, 24)):
         panel = app.query_one(AgentStatePanel)
-        panel.update_from_event(state(7, AgentState.AWAITING_USER_CONFIRMATION))
+        feed_panel(panel, state(7, AgentState.AWAITING_USER_CONFIRMATION))
         edit = FileEditAction(args=FileEditArgs(path="/w/a.py", command="create", file_text="x = 1\n"))
-        panel.update_from_event(edit.model_copy(update={"id": 8, "source": EventSource.AGENT}))
+        feed_panel(panel, edit.model_copy(update={"id": 8, "source": EventSource.AGENT}))
         assert panel.pending is not None and panel.pending.id == 8 and panel.awaiting
-        panel.update_from_event(state(9, AgentState.RUNNING))
+        feed_panel(panel, state(9, AgentState.RUNNING))
         assert panel.pending is None
 
 

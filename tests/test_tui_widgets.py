@@ -24,7 +24,6 @@ from ohtui.tui.messages import (
     RejectRequested,
     RetryRequested,
     SendRequested,
-    StopRequested,
 )
 from ohtui.tui.screens.help import HelpScreen, collect_bindings
 from ohtui.tui.widgets import AgentStatePanel, ChatInput, ConnectionStatusPanel, EventLog
@@ -52,6 +51,10 @@ CONNECTED = ConnectionChanged(
     latency=0.012,
     counters=ConnectionCounters(events_received=37, duplicates_dropped=2, gaps_repaired=1),
 )
+
+
+class StopRequested(Message):
+    """The harness's Esc (the app itself calls its stop action directly): shows the key reached the app."""
 
 
 class Harness(App[None]):
@@ -110,8 +113,7 @@ class Harness(App[None]):
         batch = list(events)
         self.log_widget.add_events(batch)
         if self.with_sidebar:
-            for event in batch:
-                self.agent.update_from_event(event)
+            feed_panel(self.agent, *batch)
 
     @property
     def log_widget(self) -> EventLog:
@@ -145,6 +147,13 @@ class Harness(App[None]):
     @on(StopRequested)
     def _record(self, message: Message) -> None:
         self.received.append(message)
+
+
+def feed_panel(panel: AgentStatePanel, *events: Event) -> None:
+    """What the app does with a batch: its conversation state takes the events, the bound pane re-renders."""
+    for event in events:
+        panel.conversation.apply(event)
+    panel.mutate_reactive(AgentStatePanel.conversation)
 
 
 def awaiting_confirmation_events() -> list[Event]:

@@ -28,7 +28,7 @@ from ohtui.client.outbox import Outbox, SendOutcome
 from ohtui.client.rest import RestClient, RestError
 from ohtui.client.status import ConnectionChanged, ConnectionCounters, ConnectionState
 from ohtui.protocol import (
-    AgentState,
+    Action,
     ErrorFrame,
     Event,
     InvalidEvent,
@@ -37,6 +37,7 @@ from ohtui.protocol import (
     parse_frame,
     stored_event_from_json,
 )
+from ohtui.protocol.intents import client_payload
 from ohtui.store import EventStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -166,30 +167,15 @@ class Connection:
             self._refresh_handle.cancel()
         self._set_state(ConnectionState.CLOSED)
 
-    async def send(self, payload: dict[str, Any]) -> SendOutcome:
-        """Send one client action. While disconnected it waits in the outbox (``OutboxFull`` if that is full)."""
+    async def send(self, action: Action) -> SendOutcome:
+        """Send one user action (:mod:`ohtui.protocol.intents` makes them). While disconnected it waits in the outbox
+        (``OutboxFull`` if that is full)."""
+        payload = client_payload(action)
         if self.state is ConnectionState.CONNECTED and not len(self.outbox):
             return await self._emit(payload)
         item = self.outbox.put(payload)
         self._bump(sends_pending=len(self.outbox))
         return await item.outcome
-
-    async def send_message(self, text: str, image_urls: tuple[str, ...] | list[str] = ()) -> SendOutcome:
-        args = {"content": text, "image_urls": list(image_urls), "file_urls": []}
-        return await self.send({"action": "message", "args": args})
-
-    async def change_agent_state(self, state: AgentState | str) -> SendOutcome:
-        value = state.value if isinstance(state, AgentState) else state
-        return await self.send({"action": "change_agent_state", "args": {"agent_state": value}})
-
-    async def run(self, command: str) -> SendOutcome:
-        return await self.send({"action": "run", "args": {"command": command, "hidden": False}})
-
-    async def confirm(self) -> SendOutcome:
-        return await self.change_agent_state(AgentState.USER_CONFIRMED)
-
-    async def reject(self) -> SendOutcome:
-        return await self.change_agent_state(AgentState.USER_REJECTED)
 
     # -- the reconnect loop -----------------------------------------------------------------------------------
     async def _run(self) -> None:

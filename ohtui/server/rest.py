@@ -14,10 +14,11 @@ from ohtui import __version__
 from ohtui.agent.errors import IllegalAction
 from ohtui.agent.registry import AGENTS
 from ohtui.protocol import event_to_dict
+from ohtui.protocol.intents import user_message
 from ohtui.server.auth import KEY_HEADER, KEY_QUERY, key_matches
 from ohtui.server.conversations import ConversationManager
+from ohtui.server.intake import admit_action, parse_client_action
 from ohtui.server.security import json_error
-from ohtui.server.sockets import SocketHandlers
 from ohtui.store import ConversationInfo, StoreError
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,7 @@ class RestApi:
             return json_error(409, "conflict", str(error))
         await self._manager.ensure_running(info.conversation_id)
         if message:
-            action, problem = SocketHandlers.parse_client_action(
-                {"action": "message", "args": {"content": message}}, self._max_payload
-            )
+            action, problem = admit_action(user_message(message), self._max_payload)
             if action is None:
                 return json_error(400, "bad_request", f"initial_user_msg: {problem}")
             await self._manager.submit(info.conversation_id, action)
@@ -155,7 +154,7 @@ class RestApi:
     async def post_event(self, request: web.Request) -> web.Response:
         info = self._info_or_404(request)
         body = await self._json_body(request, required=True)
-        action, problem = SocketHandlers.parse_client_action(body, self._max_payload)
+        action, problem = parse_client_action(body, self._max_payload)
         if action is None:
             return web.json_response({"error": True, "message": problem}, status=400)
         try:

@@ -11,18 +11,13 @@ import socketio
 
 from ohtui.agent.errors import IllegalAction
 from ohtui.protocol import (
-    Action,
     ErrorFrame,
-    Event,
-    OpaqueEvent,
-    ProtocolError,
-    event_from_dict,
-    event_to_json,
 )
 from ohtui.server.auth import KEY_QUERY, key_matches
 from ohtui.server.conversations import ConversationManager, full_room_of, room_of
 from ohtui.server.forwarding import is_agent_state_row, row_skipped_on_replay
-from ohtui.server.limits import ENVELOPE_BYTES, RepeatedProblems, utf8_size
+from ohtui.server.intake import parse_client_action
+from ohtui.server.limits import RepeatedProblems
 from ohtui.server.replay import ReplaySender, ReplayStalled
 from ohtui.store import StoreError
 
@@ -220,7 +215,7 @@ class SocketHandlers:
         conversation_id = self._conversation_of.get(sid)
         if conversation_id is None:
             return await self._refuse(sid, f"no_connected_session:{sid}")
-        action, problem = self.parse_client_action(data, self._max_payload)
+        action, problem = parse_client_action(data, self._max_payload)
         if action is None:
             return await self._refuse(sid, problem)
         try:
@@ -243,29 +238,3 @@ class SocketHandlers:
         frame = ErrorFrame(message=message).model_dump(mode="json")
         await self._sio.emit("oh_event", frame, to=sid)
         return frame
-
-    @staticmethod
-    def parse_client_action(data: Any, max_bytes: int) -> tuple[Action | None, str]:
-        """A client payload as an action ready to store, or ``(None, what was wrong)``.
-
-        The size that counts is the action's as it would be stored, which is what every later frame carries."""
-        if not isinstance(data, dict):
-            return None, f"an action must be a JSON object, got {type(data).__name__}"
-        try:
-            event = event_from_dict(data)
-        except ProtocolError as error:
-            return None, f"invalid action: {error}"
-        if isinstance(event, OpaqueEvent) or not isinstance(event, Action):
-            kind = event.kind if isinstance(event, Event) else "?"
-            what = "action" if "action" in data else "observation"
-            if what == "observation":
-                return None, "clients may send actions only, not observations"
-            return None, f"unknown action type {kind!r}"
-        action = event.model_copy(update=dict.fromkeys(_CLIENT_ASSIGNED))
-        try:
-            size = utf8_size(event_to_json(action)) + ENVELOPE_BYTES
-        except ProtocolError:
-            return None, "the action holds text that is not valid Unicode (a lone surrogate such as \\ud800)"
-        if size > max_bytes:
-            return None, f"the action is {size:,} bytes as stored, over the limit of {max_bytes:,} bytes"
-        return action, ""

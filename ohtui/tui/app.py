@@ -20,6 +20,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 
 from ohtui.agent.llm import LLMSettings
 from ohtui.client.backoff import BackoffPolicy
@@ -28,17 +29,13 @@ from ohtui.client.rest import RestError
 from ohtui.client.status import ConnectionChanged, ConnectionState
 from ohtui.config import Settings, SettingsError, cache_dir, config_path
 from ohtui.protocol import AgentState
+from ohtui.protocol.intents import always_allow, request_state, user_message
+from ohtui.protocol.rules import can_stop, pause_or_resume
+from ohtui.protocol.state import ConversationState
 from ohtui.server import ServerConfig, ServerError
 from ohtui.tui.commands import OhtuiCommands, PaletteCommand
 from ohtui.tui.embedded import EmbeddedServer
-from ohtui.tui.messages import (
-    ConfirmRequested,
-    PauseRequested,
-    RejectRequested,
-    ResumeRequested,
-    RetryRequested,
-    StopRequested,
-)
+from ohtui.tui.messages import ConfirmRequested, RejectRequested, RetryRequested
 from ohtui.tui.screens.conversations import ConversationsScreen
 from ohtui.tui.screens.help import HelpScreen
 from ohtui.tui.screens.settings import SettingsScreen
@@ -54,15 +51,6 @@ from ohtui.tui.session import (
 from ohtui.tui.widgets import AgentStatePanel, ChatInput, ConnectionStatusPanel, EventLog
 from ohtui.tui.widgets.footer import CoalescingFooter
 
-STOPPABLE = frozenset(
-    {
-        AgentState.RUNNING,
-        AgentState.PAUSED,
-        AgentState.AWAITING_USER_CONFIRMATION,
-        AgentState.USER_CONFIRMED,
-        AgentState.RATE_LIMITED,
-    }
-)
 NARROW = 100
 
 
@@ -115,6 +103,10 @@ class OhtuiApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit"),
     ]
 
+    conversation: var[ConversationState] = var(ConversationState, always_update=True, init=False)
+    """The open conversation's state (the protocol's reducer): a new one when a conversation opens; the panes bind
+    to it and only render it."""
+
     def __init__(
         self,
         target: Target | None = None,
@@ -150,7 +142,7 @@ class OhtuiApp(App[int]):
         with Horizontal(id="main"):
             yield EventLog(id="log")
             with Vertical(id="sidebar"):
-                yield AgentStatePanel(clock=self._clock, id="agent")
+                yield AgentStatePanel(clock=self._clock, id="agent").data_bind(OhtuiApp.conversation)
                 yield ConnectionStatusPanel(clock=self._clock, id="connection")
         yield SearchBar()
         yield ChatInput(id="chat")
@@ -296,7 +288,8 @@ class OhtuiApp(App[int]):
     def _conversation_opened(self, message: ConversationOpened) -> None:
         self.call_after_refresh(self._touch)
         self.event_log.clear()
-        self.agent_panel.set_state(AgentState.LOADING)
+        self.conversation = ConversationState()
+        self.refresh_bindings()
         self.sub_title = message.conversation_id
 
     @on(EventsArrived)
@@ -304,13 +297,16 @@ class OhtuiApp(App[int]):
     def _events_arrived(self, message: EventsArrived) -> None:
         self.call_after_refresh(self._touch)
         self.event_log.add_events(message.events)
-        panel = self.agent_panel
-        before = panel.state
+        conversation = self.conversation
+        before = conversation.agent_state
+        changed = False
         for event in message.events:
-            panel.update_from_event(event)
-        if panel.state is not before:
+            changed = conversation.apply(event) or changed
+        if changed:
+            self.mutate_reactive(OhtuiApp.conversation)
+        if conversation.agent_state is not before:
             self.refresh_bindings()
-            self._follow_confirmation(panel.state)
+            self._follow_confirmation(conversation.agent_state)
 
     def _follow_confirmation(self, state: AgentState) -> None:
         """A pending action takes the keyboard (y / n) unless the user is typing; it gives it back after."""
@@ -332,8 +328,8 @@ class OhtuiApp(App[int]):
     @_while_running
     def _status_received(self, message: StatusReceived) -> None:
         self.call_after_refresh(self._touch)
-        if message.status.conversation_title is not None:
-            self.sub_title = message.status.conversation_title
+        if self.conversation.apply_status(message.status):
+            self.sub_title = self.conversation.title or ""
             return
         self.agent_panel.update_from_status(message.status)
         if message.status.is_error:
@@ -357,12 +353,12 @@ class OhtuiApp(App[int]):
         if self.session is None:
             self.notify("not connected yet", severity="warning")
             return
-        self._report(await self.session.send_message(text), "message")
+        self._report(await self.session.send(user_message(text)), "message")
 
     @work(group="send")
     async def _change_state(self, state: AgentState) -> None:
         if self.session is not None:
-            self._report(await self.session.change_agent_state(state), state.value.replace("_", " "))
+            self._report(await self.session.send(request_state(state)), state.value.replace("_", " "))
 
     def _report(self, outcome: SendOutcome, what: str) -> None:
         if not outcome.accepted:
@@ -370,53 +366,62 @@ class OhtuiApp(App[int]):
 
     @property
     def agent_state(self) -> AgentState:
-        return self.agent_panel.state
+        return self.conversation.agent_state
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Confirm/reject keys exist only while an action awaits confirmation (and then win over the input's own
         use of ctrl+y); the footer shows them only then."""
         if action in ("confirm", "reject", "always_allow"):
-            return self.agent_state is AgentState.AWAITING_USER_CONFIRMATION
+            return self.conversation.awaiting_confirmation
         return True
 
     @on(ConfirmRequested)
-    def action_confirm(self) -> None:
-        if self.agent_state is AgentState.AWAITING_USER_CONFIRMATION:
+    def _confirm_requested(self, message: ConfirmRequested) -> None:
+        if self._answers_pending(message.action_id):
             self._change_state(AgentState.USER_CONFIRMED)
+
+    @on(RejectRequested)
+    def _reject_requested(self, message: RejectRequested) -> None:
+        if self._answers_pending(message.action_id):
+            self._change_state(AgentState.USER_REJECTED)
+
+    def _answers_pending(self, action_id: int | None) -> bool:
+        """A confirmation answers the action the user saw: not another one that took its place meanwhile."""
+        pending = self.conversation.pending
+        return self.conversation.awaiting_confirmation and pending is not None and pending.id == action_id
+
+    def action_confirm(self) -> None:
+        if self.conversation.awaiting_confirmation:
+            self._change_state(AgentState.USER_CONFIRMED)
+
+    def action_reject(self) -> None:
+        if self.conversation.awaiting_confirmation:
+            self._change_state(AgentState.USER_REJECTED)
 
     def action_always_allow(self) -> None:
         """Confirm this action and stop asking for the rest of the session (an ohtui extension of the V0 wire)."""
-        if self.agent_state is AgentState.AWAITING_USER_CONFIRMATION:
+        if self.conversation.awaiting_confirmation:
             self._send_always_allow()
 
     @work(group="send")
     async def _send_always_allow(self) -> None:
         if self.session is not None:
-            args = {"agent_state": AgentState.USER_CONFIRMED.value, "ohtui_always_allow": True}
-            self._report(await self.session.send({"action": "change_agent_state", "args": args}), "allow all")
+            self._report(await self.session.send(always_allow()), "allow all")
 
-    @on(RejectRequested)
-    def action_reject(self) -> None:
-        if self.agent_state is AgentState.AWAITING_USER_CONFIRMATION:
-            self._change_state(AgentState.USER_REJECTED)
-
-    @on(StopRequested)
     def action_stop_agent(self) -> None:
-        if self.agent_state in STOPPABLE:
+        if can_stop(self.agent_state):
             self._change_state(AgentState.STOPPED)
         else:
             self.notify(f"nothing to stop (the agent is {self.agent_state.value.replace('_', ' ')})", timeout=3)
 
-    @on(PauseRequested)
-    @on(ResumeRequested)
     def action_pause_resume(self) -> None:
-        state = self.agent_state
-        if state in (AgentState.RUNNING, AgentState.USER_CONFIRMED):
-            self._change_state(AgentState.PAUSED)
-        elif state is AgentState.PAUSED:
-            self._change_state(AgentState.RUNNING)
+        target = pause_or_resume(self.agent_state)
+        if target is not None:
+            self._change_state(target)
         else:
-            self.notify(f"the agent is {state.value.replace('_', ' ')}: nothing to pause or resume", timeout=3)
+            self.notify(
+                f"the agent is {self.agent_state.value.replace('_', ' ')}: nothing to pause or resume", timeout=3
+            )
 
     @on(RetryRequested)
     def action_retry(self) -> None:

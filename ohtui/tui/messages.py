@@ -29,17 +29,5 @@ class RejectRequested(Message):
         super().__init__()
 
 
-class StopRequested(Message):
-    """Stop the agent (``change_agent_state stopped``)."""
-
-
-class PauseRequested(Message):
-    """Pause the agent (``change_agent_state paused``)."""
-
-
-class ResumeRequested(Message):
-    """Resume a paused agent (V0 resumes by sending a message; the app decides the text)."""
-
-
 class RetryRequested(Message):
     """Leave ``offline``/``refused`` and try to connect again now."""

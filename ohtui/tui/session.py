@@ -18,7 +18,7 @@ from ohtui.client.connection import Connection
 from ohtui.client.outbox import OutboxFull, SendOutcome
 from ohtui.client.rest import RestClient
 from ohtui.client.status import ConnectionChanged
-from ohtui.protocol import AgentState, ErrorFrame, Event, StatusUpdate
+from ohtui.protocol import Action, ErrorFrame, Event, StatusUpdate
 from ohtui.store import Database, EventStore
 
 HISTORY_CHUNK = 2_000
@@ -149,19 +149,13 @@ class Session:
     def _on_unstored(self, event: Event) -> None:
         self._post(EventsArrived([event]))
 
-    async def send(self, payload: dict[str, Any]) -> SendOutcome:
+    async def send(self, action: Action) -> SendOutcome:
         if self.connection is None:
             return SendOutcome(False, error="not connected to a conversation")
         try:
-            return await self.connection.send(payload)
+            return await self.connection.send(action)
         except OutboxFull as error:
             return SendOutcome(False, error=str(error))
-
-    async def send_message(self, text: str) -> SendOutcome:
-        return await self.send({"action": "message", "args": {"content": text, "image_urls": [], "file_urls": []}})
-
-    async def change_agent_state(self, state: AgentState) -> SendOutcome:
-        return await self.send({"action": "change_agent_state", "args": {"agent_state": state.value}})
 
     def retry(self) -> None:
         if self.connection is not None:

@@ -17,16 +17,11 @@ from textual.widgets import Button, Static
 
 from ohtui.protocol import (
     Action,
-    ActionConfirmationStatus,
     ActionSecurityRisk,
     AgentState,
-    AgentStateChangedObservation,
     BrowseInteractiveAction,
     BrowseURLAction,
     CmdRunAction,
-    ErrorObservation,
-    Event,
-    EventSource,
     FileEditAction,
     FileWriteAction,
     IPythonRunCellAction,
@@ -34,6 +29,7 @@ from ohtui.protocol import (
     Metrics,
     StatusUpdate,
 )
+from ohtui.protocol.state import ConversationState
 from ohtui.tui.messages import ConfirmRequested, RejectRequested
 
 Clock = Callable[[], float]
@@ -134,8 +130,8 @@ def pending_details(action: Action) -> str:
 class AgentStatePanel(Vertical, can_focus=True):
     """Current agent state and cost; Confirm/Reject while an action awaits confirmation.
 
-    Feed it every event with :meth:`update_from_event`; it keeps only what it needs. Out-of-order events (gap
-    repairs) never move the state or the metrics backwards: the newest id wins.
+    It renders a :class:`ConversationState` (the app binds its own to :attr:`conversation`; the reducer decides
+    what the events mean) and keeps only what is about the screen: how long the state has lasted, the status line.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -179,10 +175,8 @@ class AgentStatePanel(Vertical, can_focus=True):
     }
     """
 
-    state: reactive[AgentState] = reactive(AgentState.LOADING)
-    reason: reactive[str] = reactive("")
-    metrics: reactive[Metrics | None] = reactive(None)
-    pending: reactive[Action | None] = reactive(None)
+    conversation: reactive[ConversationState] = reactive(ConversationState, always_update=True, init=False)
+    """Bound to the app's state; mutated in place and re-assigned (or ``mutate_reactive``) after each batch."""
     status: reactive[str] = reactive("")
 
     def __init__(
@@ -196,10 +190,26 @@ class AgentStatePanel(Vertical, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._clock = clock
         self.since = clock()
-        self._state_id = -1
-        self._metrics_id = -1
+        self._shown_state: AgentState | None = None
+        self._shown_pending: Action | None = None
         self._timer: Timer | None = None
         self._ready = False  # children composed and mounted: safe to query
+
+    @property
+    def state(self) -> AgentState:
+        return self.conversation.agent_state
+
+    @property
+    def reason(self) -> str:
+        return self.conversation.reason
+
+    @property
+    def metrics(self) -> Metrics | None:
+        return self.conversation.metrics
+
+    @property
+    def pending(self) -> Action | None:
+        return self.conversation.pending
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="agent-state-line"):
@@ -227,67 +237,26 @@ class AgentStatePanel(Vertical, can_focus=True):
 
     # ------------------------------------------------------------------ input
 
-    def update_from_event(self, event: Event) -> None:
-        """Take what matters from any event: state changes, ``llm_metrics``, an action awaiting confirmation."""
-        event_id = event.id if event.id is not None else max(self._state_id, self._metrics_id) + 1
-        if isinstance(event, AgentStateChangedObservation) and event_id >= self._state_id:
-            self._state_id = event_id
-            self.set_state(event.agent_state, event.extras.reason)
-        # Instance-dict reads, not ``getattr``: this runs for every event of a replay, and a missing attribute goes
-        # through pydantic's ``__getattr__``, which raises (most args have no confirmation_state).
-        metrics = event.__dict__.get("llm_metrics")
-        if isinstance(metrics, Metrics) and event_id >= self._metrics_id:
-            self._metrics_id = event_id
-            self.metrics = metrics
-        if isinstance(event, Action):
-            confirmation = event.args.__dict__.get("confirmation_state")
-            awaited = confirmation is ActionConfirmationStatus.AWAITING_CONFIRMATION or (
-                # Only run/run_ipython args carry confirmation_state on the wire (§2.4): for the other kinds, the
-                # agent action stored right after the awaiting_user_confirmation state is the one awaited.
-                confirmation is None
-                and event.source is EventSource.AGENT
-                and event_id > self._state_id
-                and self.state is AgentState.AWAITING_USER_CONFIRMATION
-                and self.pending is None
-            )
-            if awaited:
-                self.pending = event
-            elif confirmation is not None and self.pending is not None and event_id > (self.pending.id or -1):
-                self.pending = None
-        if isinstance(event, ErrorObservation) and self.state is AgentState.ERROR and not self.reason:
-            self.reason = event.content
-
     def update_from_status(self, status: StatusUpdate) -> None:
         """A runtime status frame (``STATUS$…``): shown as one line under the state."""
         if status.conversation_title is not None:
             return
         self.status = status.message or status_label(status.id)
 
-    def set_state(self, state: AgentState, reason: str = "") -> None:
-        if state is not self.state:
-            self.since = self._clock()
-        if state is not AgentState.AWAITING_USER_CONFIRMATION:
-            self.pending = None
-        self.state = state
-        self.reason = reason
-
     # ------------------------------------------------------------------ rendering
 
-    def watch_state(self) -> None:
-        self._show_state()
-        self._show_pending()
-        self.refresh_elapsed()
-        self.refresh_bindings()
-
-    def watch_reason(self) -> None:
+    def watch_conversation(self) -> None:
+        state, pending = self.state, self.pending
+        if state is not self._shown_state:
+            self.since = self._clock()
+            self._show_state()
+            self.refresh_elapsed()
+            self.refresh_bindings()
+        if pending is not self._shown_pending:
+            self._show_pending()
+            self.refresh_bindings()
         self._show_reason()
-
-    def watch_metrics(self) -> None:
         self._show_usage()
-
-    def watch_pending(self) -> None:
-        self._show_pending()
-        self.refresh_bindings()
 
     def watch_status(self) -> None:
         if self._ready:
@@ -303,6 +272,7 @@ class AgentStatePanel(Vertical, can_focus=True):
     def _show_state(self) -> None:
         if not self._ready:
             return
+        self._shown_state = self.state
         label = self.query_one("#agent-state", Static)
         for state in AgentState:
             label.set_class(state is self.state, state_class(state))
@@ -341,11 +311,12 @@ class AgentStatePanel(Vertical, can_focus=True):
 
     @property
     def awaiting(self) -> bool:
-        return self.state is AgentState.AWAITING_USER_CONFIRMATION and self.pending is not None
+        return self.conversation.awaiting_confirmation
 
     def _show_pending(self) -> None:
         if not self._ready:
             return
+        self._shown_pending = self.pending
         self.set_class(self.awaiting, "-awaiting")
         action = self.pending
         if action is None:
