@@ -16,6 +16,7 @@ from ohtui.protocol import (
     UserRejectObservation,
     event_to_dict,
 )
+from ohtui.protocol.intents import asks_always_allow
 
 __all__ = ["Confirmation"]
 
@@ -82,10 +83,9 @@ class Confirmation:
 
     def take_always_allow(self, action: ChangeAgentStateAction) -> ChangeAgentStateAction:
         """Apply the ohtui-only flag of a ``user_confirmed`` and return the action without it (what gets stored)."""
-        extra = action.args.model_extra or {}
-        if ALWAYS_ALLOW_ARG not in extra:
+        if ALWAYS_ALLOW_ARG not in (action.args.model_extra or {}):
             return action
-        if extra[ALWAYS_ALLOW_ARG] is True and action.args.agent_state is AgentState.USER_CONFIRMED:
+        if asks_always_allow(action):
             self.mode = False
         return rebuild(action, drop=(ALWAYS_ALLOW_ARG,))
 

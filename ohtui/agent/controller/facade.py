@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ohtui.agent.base import Agent, Runtime, is_runnable
 from ohtui.agent.controller.confirmation import Confirmation
 from ohtui.agent.controller.loop import StepLoop
-from ohtui.agent.controller.recording import Recorder, state_action
+from ohtui.agent.controller.recording import Recorder
 from ohtui.agent.controller.runner import ActionRunner
 from ohtui.agent.controller.tasks import BackgroundTasks
 from ohtui.agent.controller.texts import (
@@ -47,6 +47,7 @@ from ohtui.protocol import (
     StatusUpdate,
     SystemMessageAction,
 )
+from ohtui.protocol.intents import request_state
 from ohtui.protocol.rules import TRANSIENT_STATES, refusal
 
 if TYPE_CHECKING:
@@ -196,11 +197,11 @@ class AgentController:
         if system is not None:
             recorder.append(system, EventSource.AGENT)
         if initial_message is None:
-            recorder.append(state_action(AgentState.AWAITING_USER_INPUT), EventSource.ENVIRONMENT)
+            recorder.append(request_state(AgentState.AWAITING_USER_INPUT), EventSource.ENVIRONMENT)
             recorder.set_state(AgentState.AWAITING_USER_INPUT)
             return
         stored = recorder.append(initial_message, EventSource.USER)
-        recorder.append(state_action(AgentState.RUNNING), EventSource.ENVIRONMENT)
+        recorder.append(request_state(AgentState.RUNNING), EventSource.ENVIRONMENT)
         self._on_user_message(stored)
 
     def _system_message(self) -> SystemMessageAction | None:
@@ -307,7 +308,7 @@ class AgentController:
         if self.state is not AgentState.AWAITING_USER_CONFIRMATION:
             return None
         try:
-            return await self.submit(state_action(AgentState.USER_CONFIRMED))
+            return await self.submit(request_state(AgentState.USER_CONFIRMED))
         except IllegalAction:  # the state moved on meanwhile: nothing left to confirm
             return None
 

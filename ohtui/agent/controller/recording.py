@@ -18,8 +18,6 @@ from ohtui.protocol import (
     AgentState,
     AgentStateChangedExtras,
     AgentStateChangedObservation,
-    ChangeAgentStateAction,
-    ChangeAgentStateArgs,
     ErrorExtras,
     ErrorObservation,
     Event,
@@ -35,7 +33,7 @@ from ohtui.protocol import (
 if TYPE_CHECKING:
     from ohtui.store import EventStore
 
-__all__ = ["Recorder", "rebuild", "state_action"]
+__all__ = ["Recorder", "rebuild"]
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +54,6 @@ def rebuild(event: _E, *, drop: tuple[str, ...] = (), **args: Any) -> _E:
     if args or drop:
         data["args"] = {key: value for key, value in {**data["args"], **args}.items() if key not in drop}
     return _same_class(event, event_from_dict(data))
-
-
-def state_action(state: AgentState) -> ChangeAgentStateAction:
-    return ChangeAgentStateAction(args=ChangeAgentStateArgs(agent_state=state))
 
 
 class Recorder:

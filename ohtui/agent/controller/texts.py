@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from ohtui.protocol.intents import ALWAYS_ALLOW_ARG
+
 __all__ = [
     "ALWAYS_ALLOW_ARG",
     "ERROR_ACTION_NOT_EXECUTED_ERROR",
@@ -32,8 +34,6 @@ THOUGHT_LOGGED = "Your thought has been logged."
 WORKSPACE_CONTEXT_ADDED = "Added workspace context"
 RESTART_REASON = "The server restarted while the agent was running."
 NO_RUNTIME = "No runtime is attached to this conversation, so the action was not executed."
-ALWAYS_ALLOW_ARG = "ohtui_always_allow"
-"""ohtui-only arg of a user's ``change_agent_state user_confirmed``: confirm, and stop asking in this session."""
 
 USER_KINDS = "message, change_agent_state and the runnable kinds (run, run_ipython, read, write, edit, browse, …)"
 """What a user may send, for the refusal of anything else."""
