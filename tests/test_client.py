@@ -15,8 +15,10 @@ import pytest
 
 from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.connection import Connection
+from ohtui.client.intake import Intake
 from ohtui.client.outbox import OutboxFull
-from ohtui.client.status import ConnectionState
+from ohtui.client.reporter import StatusReporter
+from ohtui.client.status import ConnectionChanged, ConnectionState
 from ohtui.protocol import AgentState, AgentThinkAction, EventSource, MessageAction, stored_event_from_json
 from ohtui.protocol.intents import request_state, user_message
 from ohtui.server import OhtuiServer
@@ -249,27 +251,27 @@ async def test_replayed_events_that_do_not_validate_are_stored_as_received_and_c
 async def test_a_malformed_line_in_a_batch_is_counted_and_the_rest_is_kept(tmp_path: Path) -> None:
     with Database(tmp_path / "mirror.db") as db:
         store = db.events("c")
-        connection = Connection("http://127.0.0.1:9", "c", store)
+        intake = Intake(store, StatusReporter(ConnectionChanged(ConnectionState.IDLE, "u", "c"), None), source="u")
         good = '{"id":4,"timestamp":"2026-01-01T00:00:00.000000","source":"agent","message":"hi","action":"message","args":{"content":"hi","file_urls":[],"image_urls":[],"wait_for_response":false,"security_risk":-1},"timeout":null}'  # noqa: E501
         events: list[Any] = []
         texts: list[str | None] = []
         wrong_type = '{"id": 3, "action": "message", "args": {"content": 5}}'  # kept: history is read leniently
         for line in [wrong_type, "not json", good, '{"action":"message"}', '{"id": 5, "action": 7}']:
-            connection._classify_line(line, events, texts)
-        assert connection.malformed_frames == 3  # not JSON, no id, not an event
+            intake._classify_line(line, events, texts)
+        assert intake.malformed_frames == 3  # not JSON, no id, not an event
         assert [event.id for event in events] == [3, 4] and texts == [wrong_type, good]
-        connection._store(events, texts)
+        intake.store_events(events, texts)
         assert store.get(4).message == "hi" and [row.json for row in store.search_raw()] == [wrong_type, good]
-        assert connection.status.counters.invalid_kept == 1
+        assert intake._reporter.counters.invalid_kept == 1
         # A binary batch with a line that is not UTF-8: that line is counted, the others are kept.
-        lines = connection._lines(good.replace('"id":4', '"id":5').encode() + b"\n\xff\xfe{}\n" + b"{}")
-        assert connection.malformed_frames == 4
+        lines = intake._lines(good.replace('"id":4', '"id":5').encode() + b"\n\xff\xfe{}\n" + b"{}")
+        assert intake.malformed_frames == 4
         assert lines == [good.replace('"id":4', '"id":5'), "{}"]
-        assert connection._lines("a\nb") == ["a", "b"]  # what older ohtui servers sent
+        assert intake._lines("a\nb") == ["a", "b"]  # what older ohtui servers sent
 
 
 def test_pausing_collections_restores_the_collectors_state() -> None:
-    from ohtui.client.connection import _collections_paused
+    from ohtui.client.intake import _collections_paused
 
     assert gc.isenabled()
     with pytest.raises(RuntimeError), _collections_paused():
@@ -305,8 +307,32 @@ async def test_closing_is_not_stalled_by_a_cancel_the_ping_swallowed(tmp_path: P
     with Database(tmp_path / "mirror.db") as db:
         connection = Connection("http://127.0.0.1:9", "c", db.events("c"), ping_every=0.01)
         connection._sio = AcknowledgedAsCancelled()  # type: ignore[assignment]
-        ping = asyncio.create_task(connection._ping(connection._generation))
+        ping = asyncio.create_task(connection._ping(connection._intake.generation))
         await started.wait()
         ping.cancel()
         done, _ = await asyncio.wait({ping}, timeout=5)
         assert done and ping.cancelled()
+
+
+async def test_the_reporter_reports_states_at_once_and_counters_at_a_pace() -> None:
+    seen: list[ConnectionChanged] = []
+    reported = asyncio.Event()
+
+    def listener(change: ConnectionChanged) -> None:
+        seen.append(change)
+        reported.set()
+
+    reporter = StatusReporter(ConnectionChanged(ConnectionState.IDLE, "u", "c"), listener)
+    reporter.set_state(ConnectionState.CONNECTED, latency=0.01)
+    assert [change.state for change in seen] == [ConnectionState.CONNECTED]
+    reported.clear()
+    for n in range(100):
+        reporter.bump(events_received=n + 1)
+    assert len(seen) == 1 and reporter.status.counters.events_received == 100  # the snapshot is always current
+    reporter.note(last_error="later")
+    assert seen[-1].last_error is None
+    await asyncio.wait_for(reported.wait(), 5)  # one report for the hundred bumps, a moment later
+    assert len(seen) == 2 and seen[-1].counters.events_received == 100 and seen[-1].last_error == "later"
+    reporter.set_state(ConnectionState.RECONNECTING)
+    assert seen[-1].latency is None  # leaving connected forgets the latency
+    reporter.stop()
