@@ -34,6 +34,53 @@ class UserError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
 
+def _port(value: str) -> int:
+    """argparse type: a TCP port. The socket layer takes a port modulo 65536, so 99999 would listen on 34463."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 0 to 65535 (0 picks a free one)")
+    return port
+
+
+def _positive(value: str) -> int:
+    """argparse type: a count or size that means nothing at zero or below."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _server_url(value: str) -> str:
+    """argparse type: an http(s) address with a host, without a trailing slash. Anything else reached the client,
+    which retried ``ws:///socket.io/…`` forever (``notaurl`` is a bare path to a URL parser)."""
+    from urllib.parse import urlsplit
+
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (parsing it raises for a port that is not one)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{value!r}: {error}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a server address: give http://HOST:PORT or https://HOST (e.g. http://127.0.0.1:3000)"
+        )
+    return url
+
+
+def _conversation_id(value: str) -> str:
+    """argparse type: a conversation id, not empty (an empty one meant "a new conversation" further down)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("a conversation id cannot be empty")
+    return value.strip()
+
+
 def _data_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
@@ -104,7 +151,9 @@ def _invalid_events(count: int) -> str:
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=3000, help="port to listen on; 0 picks a free one (default: 3000)")
+    parser.add_argument(
+        "--port", type=_port, default=3000, help="port to listen on; 0 picks a free one (default: 3000)"
+    )
     _key_arguments(
         parser,
         "file whose first line is the session key clients must present, at least 16 characters (default: "
@@ -115,7 +164,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-payload",
-        type=int,
+        type=_positive,
         default=1024 * 1024,
         metavar="BYTES",
         help="largest client action accepted, as stored (default: 1 MiB; at most 2 MiB)",
@@ -200,8 +249,14 @@ def _client_key_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _tail_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", metavar="URL", help="server address, e.g. http://127.0.0.1:3000")
-    parser.add_argument("--conversation", "-c", required=True, metavar="ID", help="conversation to follow")
+    parser.add_argument("url", metavar="URL", type=_server_url, help="server address, e.g. http://127.0.0.1:3000")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--conversation", "-c", type=_conversation_id, metavar="ID", help="conversation to follow (it must exist)"
+    )
+    which.add_argument(
+        "--new", type=_conversation_id, metavar="ID", help="create a conversation with this id, follow it"
+    )
     _client_key_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print each event as its upstream JSON dict")
 
@@ -211,13 +266,18 @@ def _run_tail(args: argparse.Namespace) -> int:
 
     from ohtui.client.tail import tail
 
-    return asyncio.run(tail(args.url, args.conversation, key=_client_key(args), as_json=args.json))
+    key = _client_key(args)
+    conversation_id = _remote_conversation(args.url, key, args.conversation, args.new)
+    assert conversation_id is not None  # one of the two is required
+    return asyncio.run(tail(args.url, conversation_id, key=key, as_json=args.json))
 
 
 def _ui_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the UI, shared by plain ``ohtui`` (embedded server) and ``ohtui connect``."""
-    parser.add_argument("--conversation", "-c", metavar="ID", help="open this conversation")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--conversation", "-c", type=_conversation_id, metavar="ID", help="open this conversation")
+    which.add_argument("--new", type=_conversation_id, metavar="ID", help="create a conversation with this id, open it")
+    which.add_argument(
         "--continue", dest="resume", action="store_true", help="open the most recently updated conversation"
     )
     parser.add_argument("--theme", help="Textual theme, e.g. textual-dark, textual-light (setting: theme)")
@@ -233,7 +293,7 @@ def _embedded_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="let the agent run commands and edit files without asking (setting: confirmation_mode)",
     )
-    parser.add_argument("--port", type=int, help="port of the embedded server (default: a free one)")
+    parser.add_argument("--port", type=_port, help="port of the embedded server (default: a free one)")
     _data_dir_argument(parser)
 
 
@@ -266,7 +326,9 @@ def _embedded_app(args: argparse.Namespace) -> OhtuiApp:
     settings = _settings(
         args, agent=args.agent, confirmation_mode=args.confirmation_mode, port=getattr(args, "port", None)
     )
+    _check_theme(settings, args)
     agents = _agent_setup(settings)
+    conversation_id = _stored_conversation(args, agents.name)
     server_config = ServerConfig(
         host=settings.host,
         port=settings.port,
@@ -278,8 +340,81 @@ def _embedded_app(args: argparse.Namespace) -> OhtuiApp:
         allowed_origins=tuple(settings.allowed_origins),
         allowed_hosts=tuple(settings.allowed_hosts),
     )
-    target = Target(conversation_id=args.conversation, resume_latest=args.resume)
+    target = Target(conversation_id=conversation_id, resume_latest=args.resume)
     return OhtuiApp(target, settings, server_config=server_config, notice=agents.notice)
+
+
+def _check_theme(settings: Settings, args: argparse.Namespace) -> None:
+    """An unknown theme stops here, in one line naming where it came from, not in a traceback from the app."""
+    from ohtui.config import SettingsError, config_path
+    from ohtui.tui.app import check_theme
+
+    try:
+        check_theme(settings.theme)
+    except SettingsError as error:
+        where = "--theme" if args.theme else f"{config_path()} or OHTUI_THEME: theme"
+        raise UserError(f"{where}: {error}") from None
+
+
+def _stored_conversation(args: argparse.Namespace, agent: str) -> str | None:
+    """The embedded server's conversation to open: ``-c ID`` only if it is stored, ``--new ID`` only if it is not
+    (created here, run by ``agent`` as the server would). Checked before the UI takes the screen, since the server
+    creates whatever id a client connects to."""
+    from ohtui.store import Database
+
+    if args.new is None and args.conversation is None:
+        return None
+    new, existing = args.new, args.conversation
+    with Database.in_data_dir(args.data_dir) as db:
+        if new is not None:
+            try:
+                db.conversations.create(new, agent_name=agent)
+            except ValueError:
+                raise UserError(f"conversation {new} already exists in {db.path}; -c {new} opens it") from None
+            return str(new)
+        if db.conversations.get(existing, count_events=False) is None:
+            raise UserError(f"no conversation {existing} in {db.path}; --new {existing} creates one")
+    return str(existing)
+
+
+def _remote_conversation(url: str, key: str | None, existing: str | None, new: str | None) -> str | None:
+    """The id to open on ``url``: ``--new ID`` created there, ``-c ID`` only if the server has it, since a connect to
+    an unknown id creates it (§1.2 step 7). Only the server's answer refuses: a server that cannot be asked now is
+    left to the connection, which says why and retries as it always does."""
+    import asyncio
+
+    if existing is None and new is None:
+        return None
+    return asyncio.run(_ask_server(url, key, existing, new))
+
+
+async def _ask_server(url: str, key: str | None, existing: str | None, new: str | None) -> str:
+    """``--new``: create it (409: it exists already). ``-c``: look it up; an error that is not the server's answer
+    about it (no server yet, a wrong key) lets the id through to the connection."""
+    from ohtui.client.rest import RestClient, RestError
+
+    rest = RestClient(url, key, timeout=10.0)
+    try:
+        if new is not None:
+            try:
+                created = await rest.create_conversation(conversation_id=new)
+            except RestError as error:
+                if error.status == 409:
+                    raise UserError(f"conversation {new} already exists on {url}; -c {new} opens it") from None
+                raise UserError(f"could not create conversation {new}: {error}") from None
+            if created != new:
+                print(f"ohtui: {url} named the new conversation {created}", file=sys.stderr)
+            return created
+        assert existing is not None
+        try:
+            found = await rest.conversation(existing)
+        except RestError:
+            return existing
+        if found is None:
+            raise UserError(f"no conversation {existing} on {url}; --new {existing} creates one")
+        return existing
+    finally:
+        await rest.close()
 
 
 @dataclass(frozen=True)
@@ -315,7 +450,9 @@ def _agent_setup(settings: Settings) -> AgentSetup:
 
 
 def _connect_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", metavar="URL", help="server address, e.g. http://127.0.0.1:3000 (an ssh tunnel's end)")
+    parser.add_argument(
+        "url", metavar="URL", type=_server_url, help="server address, e.g. http://127.0.0.1:3000 (an ssh tunnel's end)"
+    )
     _client_key_arguments(parser)
     _ui_arguments(parser)
 
@@ -332,8 +469,10 @@ def _remote_app(args: argparse.Namespace) -> OhtuiApp:
     from ohtui.tui.app import OhtuiApp, Target
 
     settings = _settings(args)
+    _check_theme(settings, args)
     key = _client_key(args)
-    target = Target(url=args.url.rstrip("/"), key=key, conversation_id=args.conversation, resume_latest=args.resume)
+    conversation_id = _remote_conversation(args.url, key, args.conversation, args.new)
+    target = Target(url=args.url, key=key, conversation_id=conversation_id, resume_latest=args.resume)
     return OhtuiApp(target, settings)
 
 
@@ -386,7 +525,8 @@ COMMANDS: list[Command] = [
         "open the UI on a remote server (ohtui serve, or OpenHands V0)",
         "Connect the UI to a running server: `ohtui serve` on another machine (through an ssh tunnel: "
         "ssh -L 3000:127.0.0.1:3000 host), or an OpenHands V0 server. Without --conversation it lists the "
-        "server's conversations to pick or create one.",
+        "server's conversations to pick or create one; --conversation ID opens one the server has, --new ID creates "
+        "one.",
         _connect_arguments,
         _run_connect,
     ),
@@ -412,8 +552,9 @@ COMMANDS: list[Command] = [
         "tail",
         "print a conversation's events as they arrive",
         "Follow one conversation of a V0 server (ohtui's or OpenHands'), one event per line on stdout, the "
-        "connection's state on stderr; it reconnects and resumes by itself. Exit status: 0 on Ctrl-C, 3 when the "
-        "server refuses (e.g. a wrong key), 4 when it gave up.",
+        "connection's state on stderr; it reconnects and resumes by itself. The conversation must exist (--new ID "
+        "creates it). Exit status: 0 on Ctrl-C, 1 when it cannot start (the server has no conversation ID, or "
+        "--new could not create it), 3 when the server refuses (e.g. a wrong key), 4 when it gave up.",
         _tail_arguments,
         _run_tail,
     ),

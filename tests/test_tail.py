@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ohtui.client.rest import RestClient
 from ohtui.protocol import stored_event_from_json
 from ohtui.store import Database
 from tests.samples import history_with_invalid_events
@@ -30,15 +31,13 @@ async def _lines_until(stream: asyncio.StreamReader, predicate: object, timeout:
 
 
 async def _start_tail(url: str, *options: str) -> asyncio.subprocess.Process:
-    """``ohtui tail URL -c c OPTIONS`` as a child process, its output piped."""
+    """``ohtui tail URL OPTIONS`` as a child process, its output piped."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "ohtui",
         "tail",
         url,
-        "-c",
-        "c",
         *options,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -48,7 +47,7 @@ async def _start_tail(url: str, *options: str) -> asyncio.subprocess.Process:
 async def test_tail_prints_events_and_follows_a_restart(tmp_path: Path) -> None:
     serve = ServeProcess(tmp_path / "server")
     url = await serve.start()
-    tail = await _start_tail(url, "--key", serve.key or "", "--json")
+    tail = await _start_tail(url, "--new", "c", "--key", serve.key or "", "--json")
     try:
         assert tail.stdout is not None and tail.stderr is not None
         first = await _lines_until(
@@ -83,7 +82,7 @@ async def test_tail_with_a_wrong_key_exits_3_with_the_reason(tmp_path: Path) -> 
     serve = ServeProcess(tmp_path / "server")
     url = await serve.start()
     try:
-        tail = await _start_tail(url, "--key", "wrong")
+        tail = await _start_tail(url, "-c", "c", "--key", "wrong")
         out, err = await asyncio.wait_for(tail.communicate(), 30)
     finally:
         await serve.ensure_gone()
@@ -99,7 +98,7 @@ async def test_tail_finds_the_key_of_a_local_serve_by_itself(tmp_path: Path) -> 
     try:
         async with v0_client(url, conversation_id="c", session_api_key=key) as client:
             await client.frames_until(is_state("awaiting_user_input"))
-        tail = await _start_tail(url, "--data-dir", str(tmp_path / "server"))
+        tail = await _start_tail(url, "-c", "c", "--data-dir", str(tmp_path / "server"))
         assert tail.stdout is not None and tail.stderr is not None
         lines = await _lines_until(tail.stdout, lambda line: "awaiting_user_input" in line)
         assert lines and "awaiting_user_input" in lines[-1]
@@ -116,7 +115,7 @@ async def test_tail_prints_a_line_for_history_that_does_not_validate(tmp_path: P
         seed.events("c").insert_many([stored_event_from_json(text) for text in texts], texts)
     serve = ServeProcess(tmp_path / "server")
     url = await serve.start()
-    tail = await _start_tail(url, "--key", serve.key or "")
+    tail = await _start_tail(url, "-c", "c", "--key", serve.key or "")
     try:
         assert tail.stdout is not None
         lines = await _lines_until(tail.stdout, lambda line: line.split()[:1] == ["3"])
@@ -131,3 +130,26 @@ async def test_tail_prints_a_line_for_history_that_does_not_validate(tmp_path: P
     assert "invalid" in by_id["1"] and "could not read recall: args.recall_type: Input should be" in by_id["1"]
     assert "invalid" in by_id["2"] and "could not read message: args.content: Input should be" in by_id["2"]
     assert "think" in by_id["3"] and "hmm" in by_id["3"]
+
+
+async def test_tail_of_a_conversation_the_server_lacks_exits_1_and_creates_nothing(tmp_path: Path) -> None:
+    """A connect would create the id (as upstream's does): tail asks first, and says how to create it."""
+    serve = ServeProcess(tmp_path / "server")
+    url = await serve.start()
+    rest = RestClient(url, serve.key)
+    try:
+        tail = await _start_tail(url, "-c", "nosuchid", "--key", serve.key or "")
+        try:
+            out, err = await asyncio.wait_for(tail.communicate(), 30)
+        finally:
+            if tail.returncode is None:
+                tail.kill()
+                await tail.wait()
+        assert tail.returncode == 1 and out == b""
+        assert f"no conversation nosuchid on {url}; --new nosuchid creates one".encode() in err
+        assert await rest.conversation("nosuchid") is None
+        assert await rest.conversations() == []
+        assert serve.process is not None and serve.process.returncode is None
+    finally:
+        await rest.close()
+        await serve.ensure_gone()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -14,7 +15,11 @@ PAGE = 100
 
 
 class RestError(RuntimeError):
-    """A REST call failed; the message says which call and why."""
+    """A REST call failed; the message says which call and why, ``status`` the HTTP status if one came back."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RestClient:
@@ -33,7 +38,8 @@ class RestClient:
                 body = await response.json(content_type=None)
                 if response.status >= 400:
                     message = body.get("message") if isinstance(body, dict) else None
-                    raise RestError(f"{method} {path}: HTTP {response.status} {message or ''}".strip())
+                    status = response.status
+                    raise RestError(f"{method} {path}: HTTP {status} {message or ''}".strip(), status)
                 return body
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             raise RestError(f"{method} {path}: {error or type(error).__name__}") from None
@@ -65,9 +71,26 @@ class RestClient:
         results = body.get("results") if isinstance(body, dict) else body
         return [item for item in results or [] if isinstance(item, dict)]
 
-    async def create_conversation(self, title: str | None = None, agent: str | None = None) -> str:
-        """A new conversation; ``agent`` picks its agent on ohtui servers (others ignore the key)."""
-        request = {key: value for key, value in (("title", title), ("agent", agent)) if value}
+    async def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """The server's record of the conversation, None if it has none (ohtui answers 404, OpenHands V0 ``null``).
+
+        Asked before connecting to an id the user typed: a socket connect to an unknown id creates it (§1.2 step 7).
+        """
+        try:
+            body = await self._request("GET", f"/api/conversations/{quote(conversation_id, safe='')}")
+        except RestError as error:
+            if error.status == 404:
+                return None
+            raise
+        return body if isinstance(body, dict) else None
+
+    async def create_conversation(
+        self, title: str | None = None, agent: str | None = None, conversation_id: str | None = None
+    ) -> str:
+        """A new conversation; ``agent`` picks its agent on ohtui servers (others ignore the key). ``conversation_id``
+        asks for that id (a conflict is a RestError with status 409); the answer's id is the one to use."""
+        given = (("title", title), ("agent", agent), ("conversation_id", conversation_id))
+        request = {key: value for key, value in given if value}
         body = await self._request("POST", "/api/conversations", json=request)
         conversation_id = body.get("conversation_id") if isinstance(body, dict) else None
         if not isinstance(conversation_id, str):

@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
+from textual.theme import BUILTIN_THEMES
 
 from ohtui.agent.llm import LLMSettings
 from ohtui.client.backoff import BackoffPolicy
@@ -52,6 +53,13 @@ from ohtui.tui.widgets import AgentStatePanel, ChatInput, ConnectionStatusPanel,
 from ohtui.tui.widgets.footer import CoalescingFooter
 
 NARROW = 100
+
+
+def check_theme(name: str) -> None:
+    """Raise :class:`SettingsError` naming the known themes if ``name`` is not one; Textual's own error (raised
+    from deep in the app's construction) names none and suggests registering one."""
+    if name not in BUILTIN_THEMES:
+        raise SettingsError(f"unknown theme {name!r}; known themes: {', '.join(sorted(BUILTIN_THEMES))}")
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,7 @@ class OhtuiApp(App[int]):
         self.session: Session | None = None
         self._shut_down = False
         self._changed: asyncio.Event | None = None
+        check_theme(self.settings.theme)
         self.theme = self.settings.theme
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
