@@ -507,10 +507,10 @@ def test_condensation_of_a_huge_range_has_a_short_message() -> None:
 
 def test_parsed_events_share_one_fields_set_per_class() -> None:
     first, second = (event_from_dict(dict(SAMPLES)["CmdOutputObservation"]) for _ in range(2))
-    assert first.__pydantic_fields_set__ is second.__pydantic_fields_set__
-    assert first.extras.__pydantic_fields_set__ is second.extras.__pydantic_fields_set__  # type: ignore[attr-defined]
+    assert first.model_fields_set is second.model_fields_set
+    assert first.extras.model_fields_set is second.extras.model_fields_set  # type: ignore[attr-defined]
     copied = first.model_copy(update={"id": 99})
-    assert copied.__pydantic_fields_set__ is first.__pydantic_fields_set__ and copied.id == 99
+    assert copied.model_fields_set is first.model_fields_set and copied.id == 99
     assert copied == first.model_copy(update={"id": 99}) and copied != first
 
 
@@ -551,7 +551,7 @@ def test_flat_wire_dicts_put_unknown_keys_into_the_payload() -> None:
             wire = event_to_dict(event)
             payload: dict[str, Any] = wire["args"] if "args" in wire else wire["extras"]
             assert expected.items() <= payload.items()
-            assert event.__pydantic_extra__ == {}
+            assert event.model_extra == {}
 
 
 def test_action_key_wins_over_observation_key_in_both_parsers() -> None:
@@ -573,8 +573,8 @@ def test_every_parse_path_shares_the_fields_sets_and_derives_the_message() -> No
         CmdOutputObservation.model_validate_json(json.dumps(data)),
     ):
         assert event == parsed and event.message == parsed.message
-        assert event.__pydantic_fields_set__ is parsed.__pydantic_fields_set__
-        assert event.extras.__pydantic_fields_set__ is parsed.extras.__pydantic_fields_set__  # type: ignore[attr-defined]
+        assert event.model_fields_set is parsed.model_fields_set
+        assert event.extras.model_fields_set is parsed.extras.model_fields_set  # type: ignore[attr-defined]
 
 
 def test_summaries_pick_the_most_specific_rule_for_each_class() -> None:

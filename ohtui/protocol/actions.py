@@ -300,7 +300,7 @@ class ChangeAgentStateAction(Action):
         event writes back unchanged; anything else is derived."""
         state = self.args.agent_state
         as_member = f"Agent state changed to AgentState.{state.name}"
-        return as_member if self.__dict__.get("message") == as_member else f"Agent state changed to {state.value}"
+        return as_member if self.field_values.get("message") == as_member else f"Agent state changed to {state.value}"
 
 
 class RecallArgs(ActionArgs):

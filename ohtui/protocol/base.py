@@ -14,9 +14,10 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import ConfigDict, Field, PlainSerializer, model_validator
 
 from ohtui.protocol.enums import EventSource
+from ohtui.protocol.fast import FastModel, python_only_init, set_extra, set_fields_set
 from ohtui.protocol.metrics import Metrics, ToolCallMetadata
 
 
@@ -46,21 +47,12 @@ def wire_timestamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now()).isoformat(timespec="microseconds")
 
 
-class WireModel(BaseModel):
-    """Base of every protocol model: strict primitives, unknown keys kept for round trips (§9.4)."""
+class WireModel(FastModel):
+    """Base of every protocol model: strict primitives, unknown keys kept for round trips (§9.4). Every parsed
+    instance of a class shares its class's fields set (see ``Event._derive``)."""
 
     # defer_build: a class's schema is built when it is first used, not at import (about 0.3 s for all of them).
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, validate_default=False, defer_build=True)
-
-    # One ``__pydantic_fields_set__`` for every parsed instance of the class, naming every field (see ``_derive``).
-    # A class attribute, set for each class, so that a parse finds it without a call. Never mutated: pydantic copies
-    # the set before it adds to it (``model_copy``).
-    shared_fields_set: ClassVar[set[str]] = set()
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        cls.shared_fields_set = set(cls.model_fields)
 
 
 class Payload(WireModel):
@@ -74,11 +66,9 @@ class Payload(WireModel):
 
     legacy_keys: ClassVar[frozenset[str]] = frozenset()
 
+    @python_only_init
     def __init__(self, /, **data: Any) -> None:
         super().__init__(**type(self).upgrade(data))
-
-    # Tells pydantic this is not a custom ``__init__``: pydantic-core would otherwise call it on every validation.
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @classmethod
     def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +76,7 @@ class Payload(WireModel):
         return data
 
     def has_legacy_keys(self) -> bool:
-        extra = self.__pydantic_extra__
+        extra = self.extra_values
         if not extra:
             return False
         return not self.legacy_keys.isdisjoint(extra)
@@ -108,12 +98,6 @@ class Extras(Payload):
 Source = Annotated[StrEnumField[EventSource] | None, Field(exclude_if=_is_none)]
 
 
-# The slot ``__pydantic_fields_set__``, written directly: the models are frozen, and ``object.__setattr__`` would look
-# the name up on every call.
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-
-
 class Event(WireModel):
     """Common top-level fields. ``message`` is derived from the rest and recomputed on every parse."""
 
@@ -127,11 +111,9 @@ class Event(WireModel):
     payload_key: ClassVar[str] = ""
     derives_success: ClassVar[bool] = False
 
+    @python_only_init  # parsing never needs it
     def __init__(self, /, **data: Any) -> None:
         super().__init__(**type(self).from_keywords(data))
-
-    # Not a custom ``__init__`` to pydantic, which would call it on every validation: parsing never needs it.
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @classmethod
     def model_validate(cls, obj: Any, **options: Any) -> Self:
@@ -169,10 +151,11 @@ class Event(WireModel):
 
     @property
     def hidden(self) -> bool:
-        """``args.hidden`` / ``extras.hidden`` where the type has it (read from instance dicts: a ``getattr`` of a
+        """``args.hidden`` / ``extras.hidden`` where the type has it (read from the field values: a ``getattr`` of a
         missing attribute goes through pydantic's slow ``__getattr__``)."""
-        payload = self.__dict__.get("args") or self.__dict__.get("extras")
-        return payload is not None and payload.__dict__.get("hidden", False) is True
+        values = self.field_values
+        payload = values.get("args") or values.get("extras")
+        return payload is not None and payload.field_values.get("hidden", False) is True
 
     def derive_message(self) -> str:
         return ""
@@ -191,36 +174,36 @@ class Event(WireModel):
         ``exclude_unset`` (the shared set names every field: ``model_dump(exclude_unset=True)`` equals
         ``model_dump()`` for events).
         """
-        values = self.__dict__
+        values = self.field_values
         key = self.payload_key
         payload = values.get(key)
         if payload is not None:
-            if self.__pydantic_extra__ and key not in self.__pydantic_fields_set__:
+            if self.extra_values and key not in self.model_fields_set:
                 values[key] = payload = self._payload_from_unknown_keys()
-            elif payload.__pydantic_extra__ and payload.has_legacy_keys():
+            elif payload.extra_values and payload.has_legacy_keys():
                 values[key] = payload = payload.upgraded()
-            _set_fields_set(payload, payload.shared_fields_set)
+            set_fields_set(payload, payload.shared_fields_set)
         values["message"] = self.derive_message()
         if self.derives_success:
             values["success"] = self.derive_success()
-        _set_fields_set(self, self.shared_fields_set)
+        set_fields_set(self, self.shared_fields_set)
         return self
 
     def _payload_from_unknown_keys(self) -> Payload:
         """Input without its payload key is flat, as in :meth:`from_keywords`: its unknown top-level keys (kept as
         the event's extra fields by validation) are the payload's."""
-        flat = dict(self.__pydantic_extra__ or {})
-        _set_extra(self, {})
+        flat = dict(self.extra_values or {})
+        set_extra(self, {})
         payload_class = self.payload_class()
         return payload_class.model_validate(payload_class.upgrade(flat))
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copied = super().model_copy(update=update, deep=deep)
         # pydantic gave the copy (and a deep copy's payload) sets of their own: share them again.
-        _set_fields_set(copied, copied.shared_fields_set)
-        payload = copied.__dict__.get(copied.payload_key)
+        set_fields_set(copied, copied.shared_fields_set)
+        payload = copied.field_values.get(copied.payload_key)
         if isinstance(payload, WireModel):
-            _set_fields_set(payload, payload.shared_fields_set)
+            set_fields_set(payload, payload.shared_fields_set)
         return copied
 
 

@@ -55,9 +55,9 @@ class ConversationState:
         if isinstance(event, AgentStateChangedObservation) and event_id >= self._state_id:
             self._state_id = event_id
             changed = self._set_agent_state(event.agent_state, event.extras.reason)
-        # Instance-dict reads, not ``getattr``: this runs for every event of a replay, and a missing attribute goes
-        # through pydantic's ``__getattr__``, which raises (most events have no llm_metrics).
-        metrics = event.__dict__.get("llm_metrics")
+        # Not ``getattr``: this runs for every event of a replay, and a missing attribute goes through pydantic's
+        # ``__getattr__``, which raises (most events have no llm_metrics).
+        metrics = event.field_values.get("llm_metrics")
         if isinstance(metrics, Metrics) and event_id >= self._metrics_id:
             self._metrics_id = event_id
             self.metrics = metrics
@@ -94,7 +94,7 @@ class ConversationState:
         return changed
 
     def _apply_action(self, action: Action, event_id: int) -> bool:
-        confirmation = action.args.__dict__.get("confirmation_state")
+        confirmation = action.args.field_values.get("confirmation_state")
         awaited = confirmation is ActionConfirmationStatus.AWAITING_CONFIRMATION or (
             # Only run/run_ipython args carry confirmation_state on the wire (§2.4): for the other kinds, the agent
             # action stored right after the awaiting_user_confirmation state is the one awaited.

@@ -24,6 +24,7 @@ from pydantic_core import PydanticSerializationError
 
 from ohtui.protocol.actions import ACTION_CLASSES
 from ohtui.protocol.base import Action, Event, Observation, ProtocolError
+from ohtui.protocol.fast import dump_json, dump_python, json_validator, validate_python
 from ohtui.protocol.observations import OBSERVATION_CLASSES
 from ohtui.protocol.opaque import InvalidEvent, OpaqueEvent
 from ohtui.protocol.status import ErrorFrame, StatusUpdate
@@ -129,10 +130,9 @@ _FAST_TYPE: Any = Annotated[
 ]
 
 
-# The validator itself, not ``TypeAdapter.validate_json``: no Python wrapper (and its keyword arguments) per call.
 @cache
 def _fast_validate_json() -> Callable[[str | bytes], Event]:
-    return TypeAdapter(_FAST_TYPE).validator.validate_json
+    return json_validator(TypeAdapter(_FAST_TYPE))
 
 
 def _describe(error: ValidationError, data: Any) -> str:
@@ -179,7 +179,7 @@ def event_from_dict(data: Any) -> Event:
     cls = _known_class(data) if isinstance(data, dict) else None
     if cls is not None:
         try:
-            return cls.__pydantic_validator__.validate_python(data)
+            return validate_python(cls, data)
         except (ValueError, TypeError, RecursionError):
             pass  # a ValidationError (or worse): the general path reads input that validation alone cannot (flat,
             # legacy) or explains the problem
@@ -223,7 +223,7 @@ def stored_event_from_dict(data: Any) -> Event:
     cls = _known_class(data) if isinstance(data, dict) else None
     if cls is not None:
         try:
-            return cls.__pydantic_validator__.validate_python(data)
+            return validate_python(cls, data)
         except (ValueError, TypeError, RecursionError):
             pass
     return _stored_from_dict_general(data)
@@ -255,17 +255,15 @@ def stored_event_from_json(text: str | bytes) -> Event:
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The upstream dict: keys in §2.1 order, unset top-level values left out, enums as plain values."""
     try:
-        # What ``model_dump(mode="json")`` calls, without its Python wrapper (a dozen keyword arguments per call).
-        data: dict[str, Any] = event.__pydantic_serializer__.to_python(event, mode="json")
+        return dump_python(event)
     except PydanticSerializationError as error:
         raise ProtocolError(f"cannot serialize {type(event).__name__}: {error}") from None
-    return data
 
 
 def event_to_json(event: Event) -> str:
     """Compact JSON text of :func:`event_to_dict`, serialized by pydantic-core."""
     try:
-        return event.__pydantic_serializer__.to_json(event).decode()
+        return dump_json(event).decode()
     except PydanticSerializationError as error:
         raise ProtocolError(f"cannot serialize {type(event).__name__}: {error}") from None
 

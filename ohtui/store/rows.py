@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
 
-from pydantic import BaseModel
-
 from ohtui.protocol import Event, EventSource, OpaqueEvent, event_to_json
+from ohtui.protocol.fast import copy_with_values
 from ohtui.store.schema import ID_BITS, MAX_EVENT_ID
 
 Row = tuple[int, str, int, str | None, str | None, int, str]
@@ -34,14 +33,6 @@ _CHUNK_SQL = INSERT_SQL + ", (?, ?, ?, ?, ?, ?, ?)" * (_CHUNK - 1)
 _SOURCE_TEXT: dict[EventSource | None, str | None] = {source: source.value for source in EventSource}
 _SOURCE_TEXT[None] = None
 _STAMPED = frozenset({"id", "timestamp", "source"})
-
-# The slots of a pydantic model, written through their descriptors: the models are frozen (no plain assignment), and
-# ``object.__setattr__`` would look each name up on every call. ``__dict__``'s setter is the one ``object`` uses.
-_new = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def key(pk: int, event_id: int) -> int:
@@ -64,28 +55,24 @@ def stamped_rows(
     """What an append stores: the batch stamped with ids ``first_id, first_id + 1, …``, one timestamp and ``source``
     (when given), masked by ``mask`` (when secrets are registered), and its rows.
 
-    Each copy is what ``model_copy(update=...)`` makes (a shallow copy with some ``__dict__`` entries replaced, no
-    validation) without its generic overhead. This is the loop of every append, so the copy and :func:`row_of` are
-    written out in it: a Python call per event and step would cost more than the step."""
+    Each copy is what ``model_copy(update=...)`` makes (a shallow copy with some field values replaced, no
+    validation) without its generic overhead (:func:`~ohtui.protocol.fast.copy_with_values`). This is the loop of
+    every append, so :func:`row_of` is written out in it: a Python call per event and step would cost more than the
+    step."""
     stored: list[Event] = []
     rows: list[Row] = []
     fixed_source = _SOURCE_TEXT[source] if source is not None else None
     for offset, event in enumerate(batch):
-        values = event.__dict__.copy()
+        values = event.field_values.copy()
         values["id"] = first_id + offset
         values["timestamp"] = timestamp
         if source is not None:
             values["source"] = source
-        copy = _new(type(event))
-        _set_dict(copy, values)
-        fields_set = event.__pydantic_fields_set__
-        _set_fields_set(copy, fields_set if fields_set >= _STAMPED else fields_set | _STAMPED)
-        _set_extra(copy, event.__pydantic_extra__)
-        _set_private(copy, event.__pydantic_private__)
+        copy = copy_with_values(event, values, _STAMPED)
         text = event_to_json(copy)
         if mask is not None:
             copy, text = mask(copy, text)
-            values = copy.__dict__
+            values = copy.field_values
         kind = values.get("action")
         if kind is not None:
             is_action = 1
@@ -98,9 +85,9 @@ def stamped_rows(
 
 
 def type_columns(event: Event) -> tuple[str, int]:
-    """``(kind, is_action)``: the ``action`` or ``observation`` field, read from the instance dict (a dict lookup, not
+    """``(kind, is_action)``: the ``action`` or ``observation`` field, read from the field values (a dict lookup, not
     a property call per event)."""
-    values = event.__dict__
+    values = event.field_values
     kind = values.get("action")
     if kind is not None:
         return kind, 1
