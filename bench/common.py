@@ -363,10 +363,3 @@ def socket_url(url: str, conversation_id: str, key: str, **extra: Any) -> str:
 
     query = {"conversation_id": conversation_id, "latest_event_id": -1, "session_api_key": key, **extra}
     return f"{url}?{urlencode(query)}"
-
-
-def env_for_children() -> dict[str, str]:
-    """The environment for child processes: this one, with the repo importable."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    return env

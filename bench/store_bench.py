@@ -20,25 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline_filestore import FileEventStore, populate
-from bench.common import standalone_main, timed_row_inserts
+from bench.common import sample_dicts, standalone_main, timed_row_inserts
 from ohtui.protocol import Event, EventSource, event_from_dict, event_to_dict, wire_timestamp
 from ohtui.store import Database, EventStore
 
-SAMPLES_PATHS = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "protocol" / "samples" / "events.jsonl",
-    Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "events.jsonl",
-)
 BASELINE_BUDGET_S = 120.0  # build the 1M-event baseline only if it would take less than this
 
 Row = dict[str, Any]
 
 
 def _sample_dicts() -> list[dict[str, Any]]:
-    import json
-
-    path = next(p for p in SAMPLES_PATHS if p.exists())
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [{k: v for k, v in r["event"].items() if k not in ("id", "timestamp", "source")} for r in records]
+    return [{k: v for k, v in event.items() if k not in ("id", "timestamp", "source")} for event in sample_dicts()]
 
 
 def _events(count: int) -> list[Event]:

@@ -22,7 +22,6 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
     max_leaves=12,
 )
-JSON_DICTS = st.dictionaries(TEXT, JSON_VALUES, max_size=4)
 TIMESTAMPS = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1)).map(
     lambda value: value.isoformat(timespec="microseconds")
 )

@@ -15,15 +15,6 @@ class ConnectionState(StrEnum):
     OFFLINE = "offline"
     CLOSED = "closed"
 
-    @property
-    def is_live(self) -> bool:
-        return self is ConnectionState.CONNECTED
-
-    @property
-    def is_final(self) -> bool:
-        """No retry loop runs in these states; only the user (retry, reconnect) leaves them."""
-        return self in (ConnectionState.REFUSED, ConnectionState.OFFLINE, ConnectionState.CLOSED)
-
 
 @dataclass(frozen=True, slots=True)
 class ConnectionCounters:

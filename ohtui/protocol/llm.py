@@ -79,10 +79,6 @@ class Message(BaseModel):
             self.cache_enabled or self.vision_enabled or self.function_calling_enabled
         )
 
-    @property
-    def contains_image(self) -> bool:
-        return any(isinstance(item, ImageContent) and item.image_urls for item in self.content)
-
     @model_serializer(mode="plain")
     def _dump(self) -> dict[str, Any]:
         data = self._list_form() if self.uses_list_form else self._string_form()

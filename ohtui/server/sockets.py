@@ -70,9 +70,6 @@ class SocketHandlers:
         sio.on("ohtui_ping", self.ping)
         sio.on("*", self.other_event)
 
-    def connections(self, conversation_id: str) -> list[str]:
-        return [sid for sid, cid in self._conversation_of.items() if cid == conversation_id]
-
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         latest_event_id = parse_latest_event_id(_first(query, "latest_event_id"))

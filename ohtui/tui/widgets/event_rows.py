@@ -129,29 +129,10 @@ def traits(event: Event) -> Traits:
     return found
 
 
-def row_kind(event: Event) -> RowKind:
-    return traits(event).kind
-
-
-def is_noise(event: Event) -> bool:
-    """What the web UI never shows in the chat (§6.1): hidden unless the filter asks for everything."""
-    found = traits(event)
-    if found.noise:
-        return True
-    if found.env_noise and event.source is EventSource.ENVIRONMENT:
-        return True
-    return found.hideable and event.hidden
-
-
 def is_action(event: Event) -> bool:
     if isinstance(event, OpaqueEvent):
         return event.is_action
     return traits(event).action
-
-
-def can_host(event: Event) -> bool:
-    """Whether observations caused by ``event`` render inside its cell."""
-    return traits(event).action and not is_noise(event)
 
 
 def source_label(event: Event) -> str:
