@@ -12,13 +12,13 @@ from ohtui.protocol import CmdRunAction, Event, event_from_dict
 from ohtui.protocol.fast import (
     FastModel,
     copy_with_values,
-    dump_json,
-    dump_python,
+    json_dumpers,
     json_validator,
+    python_dumpers,
     python_only_init,
+    python_validators,
     set_extra,
     set_fields_set,
-    validate_python,
 )
 from tests.samples import load_samples
 
@@ -65,7 +65,7 @@ def test_copy_with_values_is_model_copy_with_an_update(event: Event) -> None:
     slow = event.model_copy(update=update)
     assert type(fast) is type(slow) and fast == slow
     assert fast.model_fields_set == slow.model_fields_set and fast.model_extra == slow.model_extra
-    assert dump_json(fast) == slow.model_dump_json().encode()
+    assert json_dumpers[type(fast)](fast) == slow.model_dump_json().encode()
 
 
 def test_copy_with_values_keeps_private_and_extra_values() -> None:
@@ -78,12 +78,21 @@ def test_copy_with_values_keeps_private_and_extra_values() -> None:
 
 def test_validators_and_serializers_match_the_public_calls() -> None:
     data = {"action": "run", "args": {"command": "ls"}, "id": 3}
-    assert validate_python(CmdRunAction, data) == CmdRunAction.model_validate(data)
+    assert python_validators[CmdRunAction](data) == CmdRunAction.model_validate(data)
     for event in EVENTS:
-        assert dump_python(event) == event.model_dump(mode="json")
-        assert dump_json(event) == event.model_dump_json().encode()
+        assert python_dumpers[type(event)](event, mode="json") == event.model_dump(mode="json")
+        assert json_dumpers[type(event)](event) == event.model_dump_json().encode()
     adapter = TypeAdapter(Point)
     assert json_validator(adapter)('{"x": 1}') == adapter.validate_json('{"x": 1}')
+
+
+def test_a_class_first_used_through_the_per_class_methods_is_built_then() -> None:
+    class Deferred(FastModel):  # FastModel defers the build to the first use
+        x: int
+
+    parsed = python_validators[Deferred]({"x": 1})
+    assert parsed == Deferred(x=1) and json_dumpers[Deferred](parsed) == b'{"x":1}'
+    assert python_validators[Deferred] is python_validators[Deferred]
 
 
 def test_python_only_init_runs_for_python_construction_and_not_for_validation() -> None:

@@ -18,13 +18,15 @@ frames or none, because it knows how pydantic 2 lays a model out:
   (:func:`python_only_init`);
 * ``__pydantic_init_subclass__`` runs once a class's fields are known (:attr:`FastModel.shared_fields_set`).
 
-No other module of ohtui touches these names: a pydantic release that changes one breaks this module alone, and the
-tests that cover it (``tests/test_protocol.py``, ``tests/test_store_rows.py``). Each has a public equivalent, named in
-its docstring, that is slower but gives the same result: the way back if pydantic takes the internal away. The pin
-in ``pyproject.toml`` names the versions the suite has run against.
+No other module of ohtui touches these names: a pydantic release that changes one breaks this module alone, and
+``tests/test_protocol_fast.py``, which checks each shortcut against the public call it replaces. Each has a public
+equivalent, named in its docstring, that is slower but gives the same result: the way back if pydantic takes the
+internal away. The pin in ``pyproject.toml`` names the versions the suite has run against.
 
-Reads that run per event cost what the attribute access they replace costs: :class:`FastModel` gives the slots'
-descriptors plain names, so ``event.field_values`` is ``event.__dict__`` under another name, not a call.
+Reads that run per event cost about what the attribute access they replace costs: :class:`FastModel` gives the slots'
+descriptors plain names, so ``event.field_values`` is ``event.__dict__`` under another name, not a call, and the
+validators and serializers are bound methods kept per class. :func:`copy_with_values` costs one Python call, about
+1% of a stamped copy.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _Init = TypeVar("_Init", bound=Callable[..., None])
+_Bound = TypeVar("_Bound", bound=Callable[..., Any])
 
 _SLOTS = BaseModel.__dict__  # the descriptors of BaseModel's ``__slots__``, by slot name
 
@@ -104,21 +107,35 @@ def copy_with_values(model: _Model, values: dict[str, Any], added_fields: frozen
     return copy
 
 
-def validate_python(cls: type[_Model], data: Any) -> _Model:
-    """``cls.model_validate(data)`` without its Python wrapper: the class's own validator, one call into
-    pydantic-core. It bypasses an overridden ``model_validate`` (``Event.model_validate`` reads flat input)."""
-    return cls.__pydantic_validator__.validate_python(data)
+class _PerClass(dict[type[BaseModel], _Bound]):
+    """One bound method of each model class's pydantic-core validator or serializer, looked up at the class's first
+    use (when its deferred build happens): ``json_dumpers[type(event)](event)`` costs what
+    ``event.__pydantic_serializer__.to_json(event)`` costs, where a function around it would add a Python call per
+    event (2% of a serialization). ohtui never rebuilds a model class once it is used, which would leave the old
+    method here."""
+
+    def __init__(self, attribute: str, method: str) -> None:
+        super().__init__()
+        self._attribute = attribute
+        self._method = method
+
+    def __missing__(self, cls: type[BaseModel]) -> _Bound:
+        bound: _Bound = getattr(getattr(cls, self._attribute), self._method)
+        self[cls] = bound
+        return bound
 
 
-def dump_python(model: BaseModel) -> dict[str, Any]:
-    """``model.model_dump(mode="json")`` without its Python wrapper (a dozen keyword arguments per call)."""
-    data: dict[str, Any] = model.__pydantic_serializer__.to_python(model, mode="json")
-    return data
+python_validators: _PerClass[Callable[[Any], Any]] = _PerClass("__pydantic_validator__", "validate_python")
+"""``python_validators[cls](data)`` is ``cls.model_validate(data)`` without its Python wrapper: the class's own
+validator, one call into pydantic-core. It bypasses an overridden ``model_validate`` (``Event.model_validate`` reads
+flat input)."""
 
+python_dumpers: _PerClass[Callable[..., dict[str, Any]]] = _PerClass("__pydantic_serializer__", "to_python")
+"""``python_dumpers[type(m)](m, mode="json")`` is ``m.model_dump(mode="json")`` without its Python wrapper (a dozen
+keyword arguments per call)."""
 
-def dump_json(model: BaseModel) -> bytes:
-    """``model.model_dump_json()`` as bytes, without its Python wrapper (or the decode it does)."""
-    return model.__pydantic_serializer__.to_json(model)
+json_dumpers: _PerClass[Callable[[Any], bytes]] = _PerClass("__pydantic_serializer__", "to_json")
+"""``json_dumpers[type(m)](m)`` is ``m.model_dump_json()`` as bytes, without its Python wrapper (or the decode)."""
 
 
 def json_validator(adapter: TypeAdapter[Any]) -> Callable[[str | bytes], Any]:

@@ -24,7 +24,7 @@ from pydantic_core import PydanticSerializationError
 
 from ohtui.protocol.actions import ACTION_CLASSES
 from ohtui.protocol.base import Action, Event, Observation, ProtocolError
-from ohtui.protocol.fast import dump_json, dump_python, json_validator, validate_python
+from ohtui.protocol.fast import json_dumpers, json_validator, python_dumpers, python_validators
 from ohtui.protocol.observations import OBSERVATION_CLASSES
 from ohtui.protocol.opaque import InvalidEvent, OpaqueEvent
 from ohtui.protocol.status import ErrorFrame, StatusUpdate
@@ -179,7 +179,7 @@ def event_from_dict(data: Any) -> Event:
     cls = _known_class(data) if isinstance(data, dict) else None
     if cls is not None:
         try:
-            return validate_python(cls, data)
+            return python_validators[cls](data)
         except (ValueError, TypeError, RecursionError):
             pass  # a ValidationError (or worse): the general path reads input that validation alone cannot (flat,
             # legacy) or explains the problem
@@ -223,7 +223,7 @@ def stored_event_from_dict(data: Any) -> Event:
     cls = _known_class(data) if isinstance(data, dict) else None
     if cls is not None:
         try:
-            return validate_python(cls, data)
+            return python_validators[cls](data)
         except (ValueError, TypeError, RecursionError):
             pass
     return _stored_from_dict_general(data)
@@ -255,7 +255,7 @@ def stored_event_from_json(text: str | bytes) -> Event:
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The upstream dict: keys in §2.1 order, unset top-level values left out, enums as plain values."""
     try:
-        return dump_python(event)
+        return python_dumpers[type(event)](event, mode="json")
     except PydanticSerializationError as error:
         raise ProtocolError(f"cannot serialize {type(event).__name__}: {error}") from None
 
@@ -263,7 +263,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 def event_to_json(event: Event) -> str:
     """Compact JSON text of :func:`event_to_dict`, serialized by pydantic-core."""
     try:
-        return dump_json(event).decode()
+        return json_dumpers[type(event)](event).decode()
     except PydanticSerializationError as error:
         raise ProtocolError(f"cannot serialize {type(event).__name__}: {error}") from None
 
