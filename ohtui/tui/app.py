@@ -1,6 +1,6 @@
 """The ohtui application: one screen with the event log, the agent and connection panes, and the chat input.
 
-Data flow (DESIGN.md): the :class:`Session` (client + local mirror) posts typed messages; the handlers here own
+Data flow (ARCHITECTURE.md): the :class:`Session` (client + local mirror) posts typed messages; the handlers here own
 every state change and hand data to widgets; widgets post user intents back as messages. No I/O in a widget.
 """
 
