@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-NAMES = ("protocol", "store", "socket", "memory", "startup", "tui")
+NAMES = ("protocol", "store", "socket", "memory", "startup", "tui", "llm")
 TITLES = {
     "protocol": "protocol (de)serialization",
     "store": "event store (SQLite) vs upstream's file-per-event store",
@@ -28,6 +28,7 @@ TITLES = {
     "memory": "memory",
     "startup": "start-up",
     "tui": "TUI event log (headless)",
+    "llm": "LLM agent: requests that fit the context window (scripted endpoint)",
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 LOWER_IS_BETTER = ("s", "ms", "MB", "KB", "bytes", "bytes/event", "KB/event", "MB/100k")
