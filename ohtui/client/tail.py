@@ -7,7 +7,6 @@ order they reach the store), across reconnects and server restarts, until interr
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 import tempfile
@@ -18,7 +17,8 @@ from typing import TextIO
 from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.connection import Connection
 from ohtui.client.status import ConnectionChanged, ConnectionState
-from ohtui.protocol import ErrorFrame, Event, StatusUpdate, event_to_dict
+from ohtui.protocol import ErrorFrame, Event, StatusUpdate
+from ohtui.protocol.record import EventRecord
 from ohtui.protocol.summary import clock_time, kind_label, summary
 from ohtui.store import Database
 
@@ -66,8 +66,9 @@ class _Printer:
         elif change.state is ConnectionState.OFFLINE:
             self._end(EXIT_OFFLINE)
 
-    def on_event(self, event: Event) -> None:
-        line = json.dumps(event_to_dict(event), ensure_ascii=False) if self._as_json else format_line(event)
+    def on_event(self, record: EventRecord) -> None:
+        """``--json`` prints the event's JSON as stored, as the server sent it; else a line read from its model."""
+        line = record.json if self._as_json else format_line(record.event)
         print(line, file=self._out, flush=True)
 
     def on_status(self, status: StatusUpdate) -> None:

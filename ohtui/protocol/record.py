@@ -41,6 +41,7 @@ class _Envelope(msgspec.Struct, gc=False):
 
 
 _decode_envelope = msgspec.json.Decoder(_Envelope).decode
+_SOURCES = {source.value: source for source in EventSource}
 
 
 def _acts(event: Event) -> bool:
@@ -95,6 +96,32 @@ class EventRecord(msgspec.Struct, gc=False, eq=False):
             llm_metrics=msgspec.Raw(b"{}") if metrics is not None else msgspec.Raw(),
         )
         return cls(envelope, text, event)
+
+    @classmethod
+    def from_columns(
+        cls,
+        event_id: int,
+        kind: str,
+        is_action: bool,
+        source: str | None,
+        timestamp: str | None,
+        hidden: bool,
+        cause: int | None,
+    ) -> EventRecord:
+        """A record from a store's columns alone, without the text: enough to place, group, filter and label a row.
+        Of the details only ``hidden`` is known (the others read as None) and ``has_metrics`` as False."""
+        details = _Details(hidden=hidden) if hidden else _NO_DETAILS
+        envelope = _Envelope(
+            id=event_id,
+            timestamp=timestamp,
+            source=_SOURCES.get(source) if source is not None else None,
+            cause=cause,
+            action=kind if is_action else None,
+            observation=None if is_action else kind,
+            args=details if is_action else None,
+            extras=None if is_action else details,
+        )
+        return cls(envelope)
 
     # -- the envelope -------------------------------------------------------------------------------------------
     @property

@@ -19,6 +19,7 @@ from ohtui.client.outbox import OutboxFull, SendOutcome
 from ohtui.client.rest import RestClient
 from ohtui.client.status import ConnectionChanged
 from ohtui.protocol import Action, ErrorFrame, Event, StatusUpdate
+from ohtui.protocol.record import EventRecord
 from ohtui.store import Database, EventStore
 
 HISTORY_CHUNK = 2_000
@@ -131,9 +132,9 @@ class Session:
         if chunk:
             self._post(EventsArrived(chunk, history=True))
 
-    def _on_stored(self, event: Event) -> None:
+    def _on_stored(self, record: EventRecord) -> None:
         """Store subscriber: coalesce events stored in one loop iteration into one message."""
-        self._pending.append(event)
+        self._pending.append(record.event)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
