@@ -658,3 +658,37 @@ def test_records_go_through_the_secret_masking_when_secrets_are_registered(store
     )
     store.insert_records([EventRecord.from_json(text)])
     assert "hunter2-secret" not in next(store.search_raw()).json
+
+
+def test_the_state_of_a_conversation_is_read_from_a_few_rows_and_equals_folding_all(store: EventStore) -> None:
+    from ohtui.protocol import (
+        ActionConfirmationStatus,
+        AgentState,
+        AgentStateChangedObservation,
+        ErrorObservation,
+        Metrics,
+    )
+    from ohtui.protocol.state import ConversationState
+    from ohtui.store.state import conversation_state
+
+    env, agent = EventSource.ENVIRONMENT, EventSource.AGENT
+    metrics = Metrics.model_validate({"accumulated_cost": 1.5})
+    store.append(AgentStateChangedObservation(agent_state=AgentState.RUNNING), env)
+    store.append(MessageAction(content="thinking", llm_metrics=metrics), agent)
+    store.append(ErrorObservation(content="first problem"), agent)
+    store.append(ErrorObservation(content="the problem"), agent)
+    for n in range(50):
+        quoted = 'a "llm_metrics":{ inside a text'  # escaped in the JSON: not the top-level key
+        store.append(MessageAction(content=f"message {n}: {quoted}"), EventSource.USER)
+    store.append(AgentStateChangedObservation(agent_state=AgentState.AWAITING_USER_CONFIRMATION), env)
+    awaiting = ActionConfirmationStatus.AWAITING_CONFIRMATION
+    store.append(CmdRunAction(command="rm -rf build", confirmation_state=awaiting), agent)
+    folded = ConversationState()
+    for record in store.records(with_text=True):
+        folded.apply(record)
+    read = conversation_state(store)
+    assert (read.agent_state, read.reason, read.last_error) == (folded.agent_state, folded.reason, folded.last_error)
+    assert read.pending is not None and read.pending == folded.pending and read.awaiting_confirmation
+    assert read.metrics == folded.metrics == metrics
+    assert conversation_state(store, upto=3).agent_state is AgentState.RUNNING
+    assert conversation_state(store, upto=-1) == ConversationState()

@@ -14,7 +14,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import chain, islice
-from typing import Any, NamedTuple
 
 from ohtui.protocol import Event, EventSource, ProtocolError, event_to_json, stored_event_from_json
 from ohtui.protocol.record import EventRecord
@@ -24,31 +23,32 @@ from ohtui.store.errors import EventNotFoundError, StoreError
 from ohtui.store.filters import EventFilter, sql_conditions
 from ohtui.store.mirror import InsertResult, new_rows, stored_keys
 from ohtui.store.mirror import checked_id as _checked_id
+from ohtui.store.reading import (
+    FIRST_CHUNK as _FIRST_CHUNK,
+)
+from ohtui.store.reading import (
+    MAX_CHUNK as _MAX_CHUNK,
+)
+from ohtui.store.reading import (
+    StoredRow,
+    key_range,
+    missing_ranges,
+    newest_record,
+    records_by_id,
+    records_in,
+    rows_in,
+)
 from ohtui.store.rows import INSERT_SQL, Row, insert_rows, key, stamped_rows
-from ohtui.store.schema import ID_BITS, MAX_CONVERSATION_PK, MAX_EVENT_ID
+from ohtui.store.schema import MAX_CONVERSATION_PK, MAX_EVENT_ID
 from ohtui.store.secrets import SecretMasker
 from ohtui.store.subscribers import Callback, Subscribers
 
 _BUMP_SQL = "UPDATE conversations SET updated_at = ? WHERE pk = ?"
 # An append marks its conversation as updated at most this often, so a busy stream costs one extra UPDATE a second.
 _BUMP_INTERVAL = 1.0
-_FIRST_CHUNK = 64
 # The last events this store appended, kept parsed: an agent step reads the end of its conversation back (the echo
 # agent looks for the last user message; the controller for what it just stored), and a server appends there.
 _RECENT = 32
-_MAX_CHUNK = 1024
-# insert_many looks for the batch's ids already stored with one range read when the ids are about contiguous (a
-# replay), else with lookups of the ids themselves, this many to a query.
-_LOOKUP_CHUNK = 500
-
-
-class StoredRow(NamedTuple):
-    """One stored event as ``search_raw`` reads it: id, type (``action``/``observation`` value), and JSON text."""
-
-    id: int
-    kind: str
-    is_action: bool
-    json: str
 
 
 def utc_now() -> str:
@@ -376,20 +376,8 @@ class EventStore:
         """Stored events in ascending id order as they are stored (the JSON text, unparsed), with the columns that
         replay rules look at. What a server sends history from: no parse and no re-serialization per event."""
         pk = self._read_pk()
-        if pk is None:
-            return
-        if end_id is None:
-            end_id = self.latest_id()
-        low, high = key_range(pk, start_id, end_id)
-        chunk = _FIRST_CHUNK
-        while low <= high:
-            rows = self._conns.read(_RAW_SQL, (low, high, chunk))
-            for row_key, kind, is_action, text in rows:
-                yield StoredRow(row_key & MAX_EVENT_ID, kind, bool(is_action), text)
-            if len(rows) < chunk:
-                return
-            low = rows[-1][0] + 1
-            chunk = min(chunk * 2, _MAX_CHUNK)
+        if pk is not None:
+            yield from rows_in(self._conns, pk, start_id, self.latest_id() if end_id is None else end_id)
 
     def records(
         self, start_id: int = 0, end_id: int | None = None, *, with_text: bool = False
@@ -397,58 +385,27 @@ class EventStore:
         """Stored events as records, ascending by id. Without text, from the columns alone (no JSON is read: what a
         viewer needs to place and label rows); with it, each record's envelope is read from its text."""
         pk = self._read_pk()
-        if pk is None:
-            return
-        if end_id is None:
-            end_id = self.latest_id()
-        low, high = key_range(pk, start_id, end_id)
-        sql = _RECORDS_TEXT_SQL if with_text else _RECORDS_SQL
-        chunk = _FIRST_CHUNK
-        while low <= high:
-            rows = self._conns.read(sql, (low, high, chunk))
-            yield from (_record_of(row) for row in rows)
-            if len(rows) < chunk:
-                return
-            low = rows[-1][0] + 1
-            chunk = min(chunk * 2, _MAX_CHUNK)
+        if pk is not None:
+            end = self.latest_id() if end_id is None else end_id
+            yield from records_in(self._conns, pk, start_id, end, with_text=with_text)
+
+    def newest_record(
+        self, upto: int, *, kind: str | None = None, is_action: bool | None = None, metrics: bool = False
+    ) -> EventRecord | None:
+        """The newest stored record (with its text) at or before ``upto`` of this kind, or carrying LLM metrics."""
+        pk = self._read_pk()
+        return None if pk is None else newest_record(self._conns, pk, upto, kind, is_action, metrics)
 
     def records_by_id(self, ids: Iterable[int]) -> list[EventRecord]:
         """The stored records (with their text) of these ids, in id order; ids not stored are left out."""
         pk = self._read_pk()
-        wanted = sorted({event_id for event_id in ids if 0 <= event_id <= MAX_EVENT_ID})
-        if pk is None or not wanted:
-            return []
-        found: list[EventRecord] = []
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            part = [key(pk, event_id) for event_id in wanted[start : start + _LOOKUP_CHUNK]]
-            sql = f"{_RECORDS_TEXT_COLUMNS} WHERE key IN ({', '.join('?' * len(part))}) ORDER BY key"
-            found += [_record_of(row) for row in self._conns.read(sql, part)]
-        return found
+        return [] if pk is None else records_by_id(self._conns, pk, ids)
 
     def missing_ranges(self, start_id: int = 0, end_id: int | None = None) -> list[tuple[int, int]]:
         """Inclusive ``(first, last)`` ranges of ids in ``start_id..end_id`` that are not stored (end_id None: the
         latest stored). What a mirror has to fetch to be complete."""
-        if end_id is None:
-            end_id = self.latest_id()
-        start_id = max(start_id, 0)
-        if end_id < start_id:
-            return []
-        pk = self._read_pk()
-        if pk is None:
-            return [(start_id, end_id)]
-        bounds = key_range(pk, start_id, end_id)
-        low, high, present = self._conns.read(_SPAN_SQL, bounds)[0]
-        if present == 0:
-            return [(start_id, end_id)]
-        if present == end_id - start_id + 1:
-            return []
-        low &= MAX_EVENT_ID
-        high &= MAX_EVENT_ID
-        holes = [(start_id, low - 1)] if low > start_id else []
-        holes += [((a & MAX_EVENT_ID) + 1, (b & MAX_EVENT_ID) - 1) for a, b in self._conns.read(_HOLES_SQL, bounds)]
-        if high < end_id:
-            holes.append((high + 1, end_id))
-        return holes
+        end = self.latest_id() if end_id is None else end_id
+        return missing_ranges(self._conns, self._read_pk(), max(start_id, 0), end)
 
     # -- subscribers and secrets -----------------------------------------------------------------------------------
 
@@ -465,33 +422,7 @@ class EventStore:
         self._secrets.add(*secrets)
 
 
-def _record_of(row: Sequence[Any]) -> EventRecord:
-    """A record from a ``_RECORDS_SQL`` row (from its text when the row has one, else from its columns)."""
-    if len(row) == 8:
-        return EventRecord.from_json(row[7])
-    row_key, kind, is_action, source, timestamp, hidden, cause = row
-    return EventRecord.from_columns(
-        row_key & MAX_EVENT_ID, kind, bool(is_action), source, timestamp, bool(hidden), cause
-    )
-
-
-def key_range(pk: int, start_id: int = 0, end_id: int = MAX_EVENT_ID) -> tuple[int, int]:
-    """Inclusive key bounds of ids ``start_id..end_id`` of a conversation (clamped to the ids that can exist)."""
-    base = pk << ID_BITS
-    return base + max(start_id, 0), base + min(end_id, MAX_EVENT_ID)
-
-
 _GET_SQL = "SELECT json FROM events WHERE key = ?"
-_RECORD_COLUMNS = "SELECT key, kind, is_action, source, timestamp, hidden, cause FROM events"
-_RECORDS_TEXT_COLUMNS = "SELECT key, kind, is_action, source, timestamp, hidden, cause, json FROM events"
-_RECORDS_SQL = f"{_RECORD_COLUMNS} WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?"
-_RECORDS_TEXT_SQL = f"{_RECORDS_TEXT_COLUMNS} WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?"
 _HAS_SQL = "SELECT 1 FROM events WHERE key = ?"
 _MAX_SQL = "SELECT max(key) FROM events WHERE key BETWEEN ? AND ?"
-_RAW_SQL = "SELECT key, kind, is_action, json FROM events WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?"
 _COUNT_SQL = "SELECT count(*) FROM events WHERE key BETWEEN ? AND ?"
-_SPAN_SQL = "SELECT min(key), max(key), count(*) FROM events WHERE key BETWEEN ? AND ?"
-_HOLES_SQL = (
-    "SELECT key, next FROM (SELECT key, lead(key) OVER (ORDER BY key) AS next FROM events"
-    " WHERE key BETWEEN ? AND ?) WHERE next > key + 1"
-)
