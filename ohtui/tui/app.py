@@ -251,7 +251,7 @@ class OhtuiApp(App[int]):
     def _conversation_opened(self, message: ConversationOpened) -> None:
         self.call_after_refresh(self._touch)
         self.event_log.clear()
-        self.conversation = ConversationState()
+        self.conversation = message.state
         self.refresh_bindings()
         self.sub_title = message.conversation_id
 
@@ -259,12 +259,15 @@ class OhtuiApp(App[int]):
     @_while_running
     def _events_arrived(self, message: EventsArrived) -> None:
         self.call_after_refresh(self._touch)
-        self.event_log.add_events(message.events)
+        records = message.records
+        self.event_log.add_events([record.event for record in records])
+        if message.history:
+            return  # the state as of the history came with ConversationOpened
         conversation = self.conversation
         before = conversation.agent_state
         changed = False
-        for event in message.events:
-            changed = conversation.apply(event) or changed
+        for record in records:
+            changed = conversation.apply(record) or changed
         if changed:
             self.mutate_reactive(OhtuiApp.conversation)
         if conversation.agent_state is not before:

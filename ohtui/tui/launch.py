@@ -1,13 +1,13 @@
 """What the UI runs on: the embedded server (when no URL is given), the session to the server, and the local mirror;
 started together and shut down together, everything stored first.
 
-A remote server's mirror persists per URL (a restart fetches only what is new); the embedded server's is throwaway.
+A remote server's mirror persists per URL (a restart fetches only what is new); with the embedded server the UI
+reads the server's own store, and there is no mirror.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +53,6 @@ class Launcher:
         self._server_config = server_config
         self._mirror_dir = mirror_dir
         self._connection_options = connection_options or {}
-        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self.embedded: EmbeddedServer | None = None
         self.session: Session | None = None
         self._shut_down = False
@@ -69,10 +68,12 @@ class Launcher:
             except (ServerError, OSError) as error:
                 raise LaunchError(f"the embedded server did not start: {error}") from None
         settings = self.settings
+        shared = self.embedded.server.db if self.embedded is not None else None
         self.session = Session(
             url,
             key=key,
-            mirror_path=self._mirror_path(url),
+            mirror_path=self._mirror_path(url) if shared is None else None,
+            shared=shared,
             post=post,
             backoff=BackoffPolicy(
                 base=settings.backoff_base,
@@ -93,13 +94,7 @@ class Launcher:
         return True
 
     def _mirror_path(self, url: str) -> Path:
-        if self._mirror_dir is not None:
-            folder = self._mirror_dir
-        elif self.target.url is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="ohtui-mirror-")
-            folder = Path(self._scratch.name)
-        else:
-            folder = cache_dir() / "mirrors"
+        folder = self._mirror_dir if self._mirror_dir is not None else cache_dir() / "mirrors"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.db"
 
@@ -112,5 +107,3 @@ class Launcher:
             await self.session.close()
         if self.embedded is not None:
             await self.embedded.stop()
-        if self._scratch is not None:
-            self._scratch.cleanup()
