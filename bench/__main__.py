@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-NAMES = ("protocol", "store", "socket", "memory", "startup", "tui", "llm")
+NAMES = ("protocol", "store", "socket", "memory", "startup", "open", "tui", "llm")
 TITLES = {
     "protocol": "protocol (de)serialization",
     "store": "event store (SQLite) vs upstream's file-per-event store",
     "socket": "Socket.IO replay, echo latency, backpressure",
     "memory": "memory",
     "startup": "start-up",
+    "open": "opening a long conversation (ohtui -c ID, ohtui connect)",
     "tui": "TUI event log (headless)",
     "llm": "LLM agent: requests that fit the context window (scripted endpoint)",
 }
