@@ -142,8 +142,14 @@ def class_traits(cls: type[Event]) -> Traits:
 
 def kind_traits(kind: str, acts: bool) -> Traits:
     """The traits of the class an envelope's ``action``/``observation`` names (an unknown one: kept whole)."""
-    cls: type[Event] | None = ACTION_TYPES.get(kind) if acts else OBSERVATION_TYPES.get(kind)
-    return class_traits(cls if cls is not None else OpaqueEvent)
+    found = _KIND_TRAITS.get((kind, acts))
+    if found is None:
+        cls: type[Event] | None = ACTION_TYPES.get(kind) if acts else OBSERVATION_TYPES.get(kind)
+        found = _KIND_TRAITS[kind, acts] = class_traits(cls if cls is not None else OpaqueEvent)
+    return found
+
+
+_KIND_TRAITS: dict[tuple[str, bool], Traits] = {}
 
 
 def row_kind(event: Event) -> RowKind:

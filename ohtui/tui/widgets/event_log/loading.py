@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from ohtui.protocol import Event, InvalidEvent, ProtocolError
 from ohtui.protocol.record import EventRecord
-from ohtui.tui.widgets.event_log.rows import ACTS, ID_STEP, KEPT_WHOLE, Entry
+from ohtui.tui.widgets.event_log.rows import ACTS, EXACT, ID_STEP, KEPT_WHOLE, Entry
 
 Loader = Callable[[Sequence[int]], Sequence[EventRecord]]
 """Records (with their text) of these event ids, in any order; ids it has no record for may be left out."""
@@ -130,17 +130,16 @@ class Models:
             event = record.event
         except (ProtocolError, ValueError, RecursionError) as error:
             log.warning("event %s of the log does not parse: %s", record.id, error)
+            _kept_whole(entry)
             self.unreadable += 1
-            entry.flags |= KEPT_WHOLE
             return _error_event(entry, f"could not parse it: {error}", {"text": record.text or ""})
-        if isinstance(event, InvalidEvent):
-            if not entry.flags & KEPT_WHOLE:
-                self.unreadable += 1
-            entry.flags |= KEPT_WHOLE
+        if isinstance(event, InvalidEvent) and _kept_whole(entry):
+            self.unreadable += 1
         return event
 
     def _unread(self, entry: Entry) -> Event:
         log.warning("the event log's loader gave no record for event %s", entry.id)
+        _kept_whole(entry)
         self.unreadable += 1
         return _error_event(entry, "not in the store", {})
 
@@ -150,6 +149,15 @@ class Models:
         cache.move_to_end(key)
         while len(cache) > self.capacity:
             cache.popitem(last=False)
+
+
+def _kept_whole(entry: Entry) -> bool:
+    """Mark the entry as read whole from now on, its counts to be taken again from what stands for it. Returns
+    whether it was not marked yet."""
+    if entry.flags & KEPT_WHOLE:
+        return False
+    entry.flags = (entry.flags | KEPT_WHOLE) & ~EXACT
+    return True
 
 
 def _error_event(entry: Entry, problem: str, extra: dict[str, str]) -> InvalidEvent:

@@ -54,11 +54,10 @@ class Painter:
     def settle(self, row: Row) -> list[Event]:
         """Make the row's counts (and form) those of its models; returns the models."""
         events = self.events(row)
-        if row.exact:
+        form = traits(events[0]).kind  # a body that turned out unreadable is drawn as a cell
+        if row.exact and form is row.form:
             return events
-        form = traits(events[0]).kind
-        if form is not row.form:
-            row.form = form
+        row.form = form
         count_exactly(row, events[0], as_child=False)
         for child, event in zip(row.children or (), events[1:], strict=True):
             count_exactly(child, event, as_child=True)

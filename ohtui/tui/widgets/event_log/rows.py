@@ -69,7 +69,12 @@ class Row(Entry):
     __slots__ = ("children", "form", "height", "measured", "size", "version")
 
     def __init__(self, key: int, kind: str, source: EventSource | None, clock: str, flags: int, form: RowKind) -> None:
-        super().__init__(key, kind, source, clock, flags)
+        self.key = key
+        self.kind = kind
+        self.source = source
+        self.clock = clock
+        self.flags = flags
+        self.lines = 0
         self.form = form
         self.children: list[Entry] | None = None
         self.height = 1
@@ -98,7 +103,8 @@ class Row(Entry):
     @property
     def body(self) -> int:
         """Body lines under the header (a cell's), counting the children's."""
-        return self.lines + sum(child.lines for child in self.children or ())
+        children = self.children
+        return self.lines + sum(child.lines for child in children) if children else self.lines
 
     def entries(self) -> list[Entry]:
         return [self, *self.children] if self.children else [self]
@@ -120,21 +126,30 @@ def kind_of(record: EventRecord) -> tuple[Traits, bool]:
     model is kept whole), else from its envelope alone."""
     model = record.parsed
     found = traits(model) if model is not None else kind_traits(record.kind, record.is_action)
-    hidden = model.hidden if model is not None else record.details.hidden
-    noise = found.noise or (found.env_noise and record.source is EventSource.ENVIRONMENT) or (found.hideable and hidden)
-    return found, noise
+    if found.noise:
+        return found, True
+    if found.env_noise and record.source is EventSource.ENVIRONMENT:
+        return found, True
+    if found.hideable:
+        return found, model.hidden if model is not None else record.details.hidden
+    return found, False
 
 
-def make_entry(record: EventRecord, key: int, row: RowKind | None) -> Entry:
-    """The entry of ``record``: a :class:`Row` of form ``row``, or a child entry when ``row`` is None."""
+def make_entry(record: EventRecord, key: int, form: RowKind | None) -> Entry:
+    """The entry of ``record``: a :class:`Row` of ``form``, or a child entry when ``form`` is None."""
     flags = ACTS if record.is_action else 0
     kind, source, clock = intern(record.kind), record.source, clock_of(record.timestamp)
-    entry = Entry(key, kind, source, clock, flags) if row is None else Row(key, kind, source, clock, flags, row)
     model = record.parsed
+    entry = Entry(key, kind, source, clock, flags) if form is None else Row(key, kind, source, clock, flags, form)
     if model is not None:
-        count_exactly(entry, model, as_child=row is None)
+        count_exactly(entry, model, as_child=form is None)
     else:
-        _estimate_counts(entry, record.json)
+        text = record.json
+        newlines = text.count("\\n")
+        if isinstance(entry, Row) and form is RowKind.PROSE:  # the text is there twice: content, message
+            entry.lines, entry.size = newlines // 2, max(len(text) - 160, 0) // 2
+        else:
+            entry.lines = newlines if flags else max(newlines, 1)  # an output's last line ends with one
     return entry
 
 
@@ -154,16 +169,6 @@ def _content(model: Event) -> str:
     args = model.__dict__.get("args")
     content = getattr(args, "content", "") if args is not None else ""
     return content if isinstance(content, str) else ""
-
-
-def _estimate_counts(entry: Entry, text: str) -> None:
-    """Counts guessed from the stored JSON: its escaped newlines (a chat message's text is there twice, as its
-    content and as its message)."""
-    newlines = text.count("\\n")
-    if isinstance(entry, Row) and entry.form is RowKind.PROSE:
-        entry.size, entry.lines = max(len(text) - 160, 0) // 2, newlines // 2
-    else:
-        entry.lines = newlines + (0 if entry.flags & ACTS else 1)
 
 
 def as_child(entry: Entry) -> Entry:

@@ -29,9 +29,11 @@ TOUCHED_LIMIT = 5000
 CHUNK = 500
 """Rows read through the loader in one call while scanning."""
 
-_ESCAPES = re.compile(r"\\[utbf]|\x7f")
-"""Escapes whose search text differs from the JSON beyond escaping: ``\\u`` (what another encoder escapes, control
-characters that summaries drop), tabs (expanded), backspace and form feed, DEL (dropped)."""
+_ESCAPES = re.compile(r"\\[ubf]|\x7f")
+"""Escapes whose search text may differ from the JSON beyond escaping: ``\\u`` (what another encoder escapes, control
+characters that summaries drop, joining what was around them), backspace, form feed and DEL (dropped too)."""
+_TABS = re.compile(r"\\[ubf]|\x7f|\\t")
+"""The same for a needle with a space in it: a summary's tabs are expanded into spaces."""
 _BLANK_CONTENT = re.compile(r'"content":\s*"(?:\s|\\[nrt])*"')
 
 Test = Callable[[Sequence[Row]], list[bool]]
@@ -56,6 +58,7 @@ class Matcher:
         self.parsed = 0
         """Models parsed to confirm a match (what the shortcut saves is the rest)."""
         self._encoded = json.dumps(self.needle, ensure_ascii=False)[1:-1] if "\n" not in self.needle else None
+        self._escapes = _TABS if " " in self.needle else _ESCAPES
         self._literal: dict[tuple[str, bool], bool] = {}
 
     def __call__(self, rows: Sequence[Row]) -> list[bool]:
@@ -89,7 +92,7 @@ class Matcher:
         for entry in entries:
             record = records.get(entry.key)
             text = record.text if record is not None else None
-            if text is None or not self._literal_kind(entry) or _ESCAPES.search(text):
+            if text is None or not self._literal_kind(entry) or self._escapes.search(text):
                 return False
             lowered = text.lower()
             if encoded in lowered:

@@ -9,7 +9,8 @@ from ohtui.tui.widgets.event_log.paint import Painter
 from ohtui.tui.widgets.event_log.rows import EXPANDED, Row
 
 MEASURE_PASSES = 3
-"""Rounds of measuring per frame: rows that shrink bring more rows on screen, which are read and measured too."""
+"""Rounds of measuring per frame: rows that shrink bring more rows on screen, which are measured too (read with
+the first, which reads half a screen more on either side)."""
 
 
 def needs_measure(row: Row, width: int) -> bool:
@@ -46,6 +47,8 @@ class Viewport:
         this width. Returns whether any height changed."""
         width = self.model.geometry.width
         changed = False
+        margin = height // 2  # rows that estimates shrinking may bring on screen: read in the same call
+        self.painter.load(row for row, _ in self.on_screen(max(top - margin, 0), height + 2 * margin))
         for _ in range(MEASURE_PASSES):
             shown = self.on_screen(top, height)
             self.painter.load(row for row, _ in shown)
