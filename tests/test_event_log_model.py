@@ -173,8 +173,7 @@ def test_models_are_read_in_one_call_per_load_and_kept_in_a_bounded_cache() -> N
     models = Models(capacity=8)
     models.set_loader(store)
     model = Transcript()
-    for entry, record in model.add(as_text(events)):
-        models.keep(entry, record)
+    models.keep(model.add(as_text(events)))
     models.load(model.view[:5])
     assert store.calls == [[0, 1, 2, 3, 4]]
     models.load(model.view[3:8])

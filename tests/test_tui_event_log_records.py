@@ -179,3 +179,16 @@ async def test_an_id_less_event_is_kept_and_shown() -> None:
         log.add_event(MessageAction(timestamp=TS, source=EventSource.USER, content="typed, not yet stored"))
         await pilot.pause()
         assert screen_text(log)[3].split()[-4:] == ["typed,", "not", "yet", "stored"]
+
+
+async def test_after_a_filter_change_the_next_match_is_the_one_after_the_cursor() -> None:
+    events = [message(n, "alpha" if n % 2 else "beta") for n in range(1, 11)]
+    app = StoreApp(Store(events))
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        assert log.search("alpha") == 5
+        await pilot.press("home", "down", "down", "down")
+        assert log.cursor_event is not None and log.cursor_event.id == 4
+        log.set_filter(kinds={"message"})  # the matches are searched again at the next step
+        await pilot.press("n")
+        assert log.cursor_event.id == 5 and log.match_ids() == [1, 3, 5, 7, 9]

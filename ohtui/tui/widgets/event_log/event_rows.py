@@ -142,39 +142,16 @@ def class_traits(cls: type[Event]) -> Traits:
 
 def kind_traits(kind: str, acts: bool) -> Traits:
     """The traits of the class an envelope's ``action``/``observation`` names (an unknown one: kept whole)."""
-    found = _KIND_TRAITS.get((kind, acts))
+    known = _ACTION_TRAITS if acts else _OBSERVATION_TRAITS
+    found = known.get(kind)
     if found is None:
         cls: type[Event] | None = ACTION_TYPES.get(kind) if acts else OBSERVATION_TYPES.get(kind)
-        found = _KIND_TRAITS[kind, acts] = class_traits(cls if cls is not None else OpaqueEvent)
+        found = known[kind] = class_traits(cls if cls is not None else OpaqueEvent)
     return found
 
 
-_KIND_TRAITS: dict[tuple[str, bool], Traits] = {}
-
-
-def row_kind(event: Event) -> RowKind:
-    return traits(event).kind
-
-
-def is_noise(event: Event) -> bool:
-    """What the web UI never shows in the chat (§6.1): hidden unless the filter asks for everything."""
-    found = traits(event)
-    if found.noise:
-        return True
-    if found.env_noise and event.source is EventSource.ENVIRONMENT:
-        return True
-    return found.hideable and event.hidden
-
-
-def is_action(event: Event) -> bool:
-    if isinstance(event, OpaqueEvent):
-        return event.is_action
-    return traits(event).action
-
-
-def can_host(event: Event) -> bool:
-    """Whether observations caused by ``event`` render inside its cell."""
-    return traits(event).action and not is_noise(event)
+_ACTION_TRAITS: dict[str, Traits] = {}
+_OBSERVATION_TRAITS: dict[str, Traits] = {}
 
 
 def source_label(event: Event) -> str:

@@ -52,18 +52,17 @@ class Models:
         self._pinned.clear()
         self._cache.clear()
 
-    def keep(self, entry: Entry, record: EventRecord) -> None:
-        """Ingested: remember what no loader could give back, and the model if it came with one."""
-        if entry.key % ID_STEP:
-            self._pinned[entry.key] = record
-        elif self._loader is None:
-            self._given[entry.key // ID_STEP] = record
-        if record.parsed is not None:
-            self._put(entry.key, record.parsed)
-
-    def forget(self, entries: Iterable[Entry]) -> None:
-        for entry in entries:
-            self._cache.pop(entry.key, None)
+    def keep(self, made: Iterable[tuple[Entry, EventRecord]]) -> None:
+        """Ingested: remember what no loader could give back, and the models of records that came parsed."""
+        given = self._given if self._loader is None else None
+        for entry, record in made:
+            key = entry.key
+            if key % ID_STEP:
+                self._pinned[key] = record
+            elif given is not None:
+                given[key // ID_STEP] = record
+            if record.parsed is not None:
+                self._put(key, record.parsed)
 
     def cached(self, key: int) -> Event | None:
         return self._cache.get(key)

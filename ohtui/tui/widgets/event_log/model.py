@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
+from sys import intern
 
 from ohtui.protocol.record import EventRecord
-from ohtui.tui.widgets.event_log.event_rows import SOURCE_ALIASES
+from ohtui.tui.widgets.event_log.event_rows import SOURCE_ALIASES, RowKind
 from ohtui.tui.widgets.event_log.heights import Geometry, HeightIndex, estimate
 from ohtui.tui.widgets.event_log.rows import (
     HOST,
@@ -103,24 +104,28 @@ class Transcript:
         if key is None:
             return None
         self.event_count += 1
-        found, noise = kind_of(record)
-        cause = record.cause
-        if cause is not None and not record.is_action:
+        kind, acts, cause = intern(record.kind), record.is_action, record.cause
+        found, noise = kind_of(record, kind, acts)
+        if cause is not None and not acts:
             host = self.find_row(cause)
             if host is not None and host.flags & HOST:
-                child = make_entry(record, key, None)
+                child = make_entry(record, key, kind, acts, None)
                 self._attach(host, child)
                 return child
-        row = make_entry(record, key, found.kind)
+        row = make_entry(record, key, kind, acts, found.kind)
         assert isinstance(row, Row)
-        row.flags |= NOISE if noise else 0
-        if key % ID_STEP == 0 and found.action and not noise:
+        if noise:
+            row.flags |= NOISE
+        elif found.action and key % ID_STEP == 0:
             row.flags |= HOST
             for orphan in self._orphans.pop(key // ID_STEP, ()):
                 self._remove_row(orphan)
                 self._adopt(row, as_child(orphan))
-        row.height = estimate(row, self.geometry)
-        if cause is not None and not record.is_action and self.find_row(cause) is None:
+        if row.form is RowKind.CELL and not row.children:
+            row.height = self.geometry.collapsed(row.lines)
+        else:
+            row.height = estimate(row, self.geometry)
+        if cause is not None and not acts and self.find_row(cause) is None:
             self._orphans.setdefault(cause, []).append(row)  # its action may come later (a gap repaired)
         self._insert_row(row)
         return row
@@ -158,7 +163,11 @@ class Transcript:
         else:
             rows.insert(bisect_right(rows, row.key, key=row_key), row)
         self._touch(row)
-        if self.passes(row):
+        if self._kinds is None and self._sources is None:
+            shown = not (self._hide_noise and row.flags & NOISE)
+        else:
+            shown = self.passes(row)
+        if shown:
             self._view_insert(row)
 
     def _remove_row(self, row: Row) -> None:

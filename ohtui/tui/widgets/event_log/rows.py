@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sys import intern
 
-from ohtui.protocol import Event, EventSource, InvalidEvent, OpaqueEvent
+from ohtui.protocol import Event, EventSource, OpaqueEvent
 from ohtui.protocol.record import EventRecord
 from ohtui.tui.widgets.event_log.event_rows import (
     RowKind,
@@ -121,11 +121,11 @@ def clock_of(timestamp: str | None) -> str:
     return "--:--:--"
 
 
-def kind_of(record: EventRecord) -> tuple[Traits, bool]:
+def kind_of(record: EventRecord, kind: str, acts: bool) -> tuple[Traits, bool]:
     """The traits of the record's row and whether it is noise, from its model if it came with one (an invalid
-    model is kept whole), else from its envelope alone."""
+    model is kept whole), else from its envelope alone (``kind``, ``acts``: read from it already)."""
     model = record.parsed
-    found = traits(model) if model is not None else kind_traits(record.kind, record.is_action)
+    found = traits(model) if model is not None else kind_traits(kind, acts)
     if found.noise:
         return found, True
     if found.env_noise and record.source is EventSource.ENVIRONMENT:
@@ -135,11 +135,10 @@ def kind_of(record: EventRecord) -> tuple[Traits, bool]:
     return found, False
 
 
-def make_entry(record: EventRecord, key: int, form: RowKind | None) -> Entry:
+def make_entry(record: EventRecord, key: int, kind: str, acts: bool, form: RowKind | None) -> Entry:
     """The entry of ``record``: a :class:`Row` of ``form``, or a child entry when ``form`` is None."""
-    flags = ACTS if record.is_action else 0
-    kind, source, clock = intern(record.kind), record.source, clock_of(record.timestamp)
-    model = record.parsed
+    flags = ACTS if acts else 0
+    source, clock, model = record.source, clock_of(record.timestamp), record.parsed
     entry = Entry(key, kind, source, clock, flags) if form is None else Row(key, kind, source, clock, flags, form)
     if model is not None:
         count_exactly(entry, model, as_child=form is None)
@@ -177,10 +176,6 @@ def as_child(entry: Entry) -> Entry:
     child = Entry(entry.key, entry.kind, entry.source, entry.clock, entry.flags & (ACTS | KEPT_WHOLE))
     child.lines = entry.lines
     return child
-
-
-def kept_whole(model: Event) -> bool:
-    return isinstance(model, (OpaqueEvent, InvalidEvent))
 
 
 class SeenIds:

@@ -65,7 +65,6 @@ class TranscriptView(ScrollView):
         self._models = Models()
         self._models.set_loader(loader)
         self._search = Search()
-        self._model.on_touch = self._search.touch
         self._renderer = RowRenderer(self._style, lambda: self.app.console, self._dark, self._geometry)
         self._painter = Painter(self._models, self._renderer)
         self._viewport = Viewport(self._model, self._painter)
@@ -76,6 +75,8 @@ class TranscriptView(ScrollView):
         self._synced_at = float("-inf")
         self._unsynced = 0
         self._sync_timer: Timer | None = None
+        self._frame_due = 0.0
+        """When a change the user made began to wait for its frame (0: none waits); work in slices yields to it."""
 
     @property
     def following(self) -> bool:
@@ -133,8 +134,7 @@ class TranscriptView(ScrollView):
             return
         before = len(self._model.view)
         made = self._model.add(records)
-        for entry, record in made:
-            self._models.keep(entry, record)
+        self._models.keep(made)
         self._held.held(len(made))  # a long conversation's rows leave the collector's full passes (tui/heap.py)
         added = len(self._model.view) - before
         if not self._following and added > 0:
@@ -212,6 +212,7 @@ class TranscriptView(ScrollView):
                 self.refresh()
         elif new_value < old_value:
             self._following = False
+        self._frame_wanted()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -227,7 +228,16 @@ class TranscriptView(ScrollView):
             self._sync_geometry()
         self.refresh()
 
+    def _frame_wanted(self) -> None:
+        if not self._frame_due:
+            self._frame_due = monotonic()
+
+    def _refresh_corner(self) -> None:
+        """Draw the bottom line again (its corner says what is going on)."""
+        self.refresh_line(int(self.scroll_offset.y) + self.scrollable_content_region.height - 1)
+
     def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame_due = 0.0
         width = self._content_width()
         if width != self._geometry.width:
             self._relayout(width)

@@ -4,6 +4,8 @@ follows the tail is :class:`~ohtui.tui.widgets.event_log.view.TranscriptView`'s.
 
 from __future__ import annotations
 
+import logging
+from time import monotonic
 from typing import ClassVar
 
 from textual import events
@@ -18,10 +20,14 @@ from ohtui.tui.widgets.event_log.search import Matcher
 from ohtui.tui.widgets.event_log.styles import DEFAULT_CSS
 from ohtui.tui.widgets.event_log.view import TranscriptView
 
-SEARCH_SLICE = 0.012
+SEARCH_SLICE = 0.008
 """Seconds of searching between two looks at the keyboard and the screen."""
 SEARCH_PAUSE = 0.004
 """Seconds left to keys and repaints between two slices of a search."""
+FRAME_FIRST = 0.05
+"""Seconds a search waits, at most, for the frame showing what a key changed."""
+
+log = logging.getLogger(__name__)
 
 
 class EventLog(TranscriptView, can_focus=True):
@@ -138,18 +144,7 @@ class EventLog(TranscriptView, can_focus=True):
         """Highlight ``text`` (case-insensitive) and move the cursor to the next match. Returns the matches found
         before this returns: all of them, unless the log is long enough to be searched in slices (``searching``
         says so; :class:`SearchFinished` is posted when done)."""
-        self._stop_search()
-        model = self._model
-        start = model.view_index(model.cursor) if model.cursor is not None else -1
-        if start < 0:
-            start = model.heights.row_at(int(self.scroll_offset.y))
-        self._search.start(text, model.view, max(start, 0))
-        self._matcher = Matcher(text, self._models)
-        self._jump_to_match = True
-        self._search_slice()
-        if self._search.scanning:
-            self._search_timer = self.set_interval(SEARCH_PAUSE, self._search_slice, name="event-log-search")
-        self.refresh()
+        self._run_search(text, jump=True)
         return len(self._search.matches)
 
     def search_next(self) -> int:
@@ -158,13 +153,33 @@ class EventLog(TranscriptView, can_focus=True):
     def search_previous(self) -> int:
         return self._step_match(-1)
 
-    def _search_slice(self) -> None:
-        """One slice of the search: matches found are shown at once, the first one selected."""
+    def _run_search(self, text: str, jump: bool) -> None:
+        """Search from the cursor (or the top of the screen) on: a first slice now, the rest on a timer."""
+        self._stop_search()
+        model = self._model
+        start = model.view_index(model.cursor) if model.cursor is not None else -1
+        if start < 0:
+            start = model.heights.row_at(int(self.scroll_offset.y))
+        self._search.start(text, model.view, max(start, 0))
+        model.on_touch = self._search.touch if self._search.active else None  # rows to check again when stepping
+        self._matcher = Matcher(text, self._models)
+        self._jump_to_match = jump
+        self._search_slice(first=True)
+        if self._search.scanning:
+            self._search_timer = self.set_interval(SEARCH_PAUSE, self._search_slice, name="event-log-search")
+        self.refresh()
+
+    def _search_slice(self, first: bool = False) -> None:
+        """One slice of the search; a later one waits while a key's change waits for its frame (that comes first).
+        The first match found is selected; the count in the corner follows."""
         search = self._search
+        if not first and self._frame_due and monotonic() - self._frame_due < FRAME_FIRST:
+            return
+        before = len(search.matches)
         try:
             found = search.scan(self._matcher, SEARCH_SLICE)
         except Exception:  # a bug must not leave a timer failing forever: stop, keep what was found
-            self.log.error("the event log's search failed")
+            log.exception("the event log's search failed")
             search.scanning = False
             found = []
         if found and self._jump_to_match:
@@ -173,7 +188,8 @@ class EventLog(TranscriptView, can_focus=True):
         if not search.scanning:
             self._stop_search()
             self.post_message(self.SearchFinished(search.needle, len(search.matches)))
-        self.refresh()
+        if len(search.matches) != before or not search.scanning:
+            self._refresh_corner()
 
     def clear(self) -> None:
         self._stop_search()
@@ -188,6 +204,7 @@ class EventLog(TranscriptView, can_focus=True):
     def _select_match(self, row: Row | None) -> None:
         if row is None:
             return
+        self._frame_wanted()
         self._model.cursor = row
         self._scroll_to_row(row)
         self.refresh()
@@ -197,7 +214,7 @@ class EventLog(TranscriptView, can_focus=True):
         if not search.active:
             return -1
         if search.stale:
-            self.search(search.needle)
+            self._run_search(search.needle, jump=False)  # the step below moves the cursor
         self._jump_to_match = False
         search.update(self._matcher, lambda row: row.shown)
         row = search.step(self._model.cursor, step)
@@ -224,6 +241,7 @@ class EventLog(TranscriptView, can_focus=True):
         if not view:
             return
         self._jump_to_match = False
+        self._frame_wanted()
         cursor = self._model.cursor = view[max(0, min(index, len(view) - 1))]
         self._scroll_to_row(cursor)
         self.refresh()
