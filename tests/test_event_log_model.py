@@ -14,8 +14,6 @@ from hypothesis import strategies as st
 from ohtui.protocol import (
     AgentState,
     AgentStateChangedObservation,
-    CmdOutputObservation,
-    CmdRunAction,
     Event,
     EventSource,
     InvalidEvent,
@@ -32,23 +30,7 @@ from ohtui.tui.widgets.event_log.rows import EXPANDED, Row
 from ohtui.tui.widgets.event_log.search import Matcher, Search, overlaps
 from tests.samples import history_with_invalid_events, load_samples
 from tests.strategies import events_of
-
-TS = "2025-11-28T10:00:00.000000"
-
-
-def run(event_id: int, command: str = "ls") -> CmdRunAction:
-    return CmdRunAction(id=event_id, timestamp=TS, source=EventSource.AGENT, command=command)
-
-
-def out(event_id: int, cause: int, content: str = "ok\n", exit_code: int = 0) -> CmdOutputObservation:
-    return CmdOutputObservation(
-        id=event_id, timestamp=TS, source=EventSource.AGENT, cause=cause, content=content, command="ls",
-        metadata={"exit_code": exit_code},
-    )  # fmt: skip
-
-
-def message(event_id: int, text: str, source: EventSource = EventSource.AGENT) -> MessageAction:
-    return MessageAction(id=event_id, timestamp=TS, source=source, content=text)
+from tests.test_tui_event_log import TS, message, out, run
 
 
 def as_text(events: Sequence[Event]) -> list[EventRecord]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Generic, TypeVar
 
 from textual.strip import Strip
 
@@ -25,6 +26,36 @@ KEPT_CELLS = 8
 """Expanded cells kept with their drawn lines."""
 
 
+Key = tuple[int, int, int]
+"""What a row was drawn at: the width, the row's version, the styles' generation."""
+_Drawn = TypeVar("_Drawn")
+
+
+class _Kept(Generic[_Drawn]):
+    """What was drawn for the last ``size`` rows used, each with the key it was drawn at."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._kept: OrderedDict[Row, tuple[Key, _Drawn]] = OrderedDict()
+
+    def get(self, row: Row, key: Key) -> _Drawn | None:
+        found = self._kept.get(row)
+        if found is None or found[0] != key:
+            return None
+        self._kept.move_to_end(row)
+        return found[1]
+
+    def put(self, row: Row, key: Key, drawn: _Drawn) -> _Drawn:
+        self._kept[row] = (key, drawn)
+        self._kept.move_to_end(row)
+        if len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+        return drawn
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+
 class Painter:
     """Draws and measures rows at a width, reading their models through ``models``."""
 
@@ -33,8 +64,8 @@ class Painter:
         self.renderer = renderer
         self.generation = 0
         """Bumped when the styles change: everything kept is drawn again."""
-        self._strips: OrderedDict[Row, tuple[tuple[int, int, int], list[Strip]]] = OrderedDict()
-        self._cells: OrderedDict[Row, tuple[tuple[int, int, int], ExpandedCell]] = OrderedDict()
+        self._strips: _Kept[list[Strip]] = _Kept(KEPT_ROWS)
+        self._cells: _Kept[ExpandedCell] = _Kept(KEPT_CELLS)
 
     def clear(self) -> None:
         self._strips.clear()
@@ -82,17 +113,10 @@ class Painter:
         """Every line of the row (an expanded cell drawn whole: for tests and copying)."""
         if row.flags & EXPANDED:
             return self.cell(row, width).all_strips()
-        cached = self._strips.get(row)
-        if cached is not None and cached[0] == (width, row.version, self.generation):
-            self._strips.move_to_end(row)
-            return cached[1]
-        events = self.settle(row)
-        key = (width, row.version, self.generation)
-        strips = self.renderer.row(row.form, events, width, expanded=False)
-        self._strips[row] = (key, strips)
-        self._strips.move_to_end(row)
-        if len(self._strips) > KEPT_ROWS:
-            self._strips.popitem(last=False)
+        strips = self._strips.get(row, self._key(row, width))
+        if strips is None:
+            events = self.settle(row)  # first: counting may change the version
+            strips = self._strips.put(row, self._key(row, width), self.renderer.row(row.form, events, width, False))
         return strips
 
     def strip(self, row: Row, width: int, y: int) -> Strip:
@@ -103,22 +127,18 @@ class Painter:
         return strips[y] if y < len(strips) else Strip.blank(width)
 
     def cell(self, row: Row, width: int) -> ExpandedCell:
-        cached = self._cells.get(row)
-        if cached is not None and cached[0] == (width, row.version, self.generation):
-            self._cells.move_to_end(row)
-            return cached[1]
-        events = self.settle(row)
-        key = (width, row.version, self.generation)
-        renderer = self.renderer
-        header = renderer.header(events, width)
-        cell = ExpandedCell(
-            header,
-            body_lines(events),
-            renderer.room(width),
-            lambda line, style: renderer.body_line(line, style, width, expanded=True),
-        )
-        self._cells[row] = (key, cell)
-        self._cells.move_to_end(row)
-        if len(self._cells) > KEPT_CELLS:
-            self._cells.popitem(last=False)
+        cell = self._cells.get(row, self._key(row, width))
+        if cell is None:
+            events = self.settle(row)
+            renderer = self.renderer
+            drawn = ExpandedCell(
+                renderer.header(events, width),
+                body_lines(events),
+                renderer.room(width),
+                lambda line, style: renderer.body_line(line, style, width, expanded=True),
+            )
+            cell = self._cells.put(row, self._key(row, width), drawn)
         return cell
+
+    def _key(self, row: Row, width: int) -> Key:
+        return (width, row.version, self.generation)

@@ -69,12 +69,7 @@ class Row(Entry):
     __slots__ = ("children", "form", "height", "measured", "size", "version")
 
     def __init__(self, key: int, kind: str, source: EventSource | None, clock: str, flags: int, form: RowKind) -> None:
-        self.key = key
-        self.kind = kind
-        self.source = source
-        self.clock = clock
-        self.flags = flags
-        self.lines = 0
+        super().__init__(key, kind, source, clock, flags)
         self.form = form
         self.children: list[Entry] | None = None
         self.height = 1

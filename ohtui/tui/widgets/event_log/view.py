@@ -30,7 +30,7 @@ from ohtui.tui.widgets.event_log.model import Transcript
 from ohtui.tui.widgets.event_log.paint import Painter
 from ohtui.tui.widgets.event_log.render import RowRenderer
 from ohtui.tui.widgets.event_log.rows import Row
-from ohtui.tui.widgets.event_log.search import Search
+from ohtui.tui.widgets.event_log.search import Matcher, Search
 from ohtui.tui.widgets.event_log.styles import COMPONENT_CLASSES, component_style
 from ohtui.tui.widgets.event_log.viewport import Viewport
 
@@ -65,6 +65,9 @@ class TranscriptView(ScrollView):
         self._models = Models()
         self._models.set_loader(loader)
         self._search = Search()
+        self._matcher = Matcher("", self._models)
+        self._jump_to_match = False
+        self._search_timer: Timer | None = None
         self._renderer = RowRenderer(self._style, lambda: self.app.console, self._dark, self._geometry)
         self._painter = Painter(self._models, self._renderer)
         self._viewport = Viewport(self._model, self._painter)

@@ -11,10 +11,8 @@ from typing import ClassVar
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.timer import Timer
 
 from ohtui.protocol import Event
-from ohtui.tui.widgets.event_log.loading import Loader
 from ohtui.tui.widgets.event_log.rows import Row
 from ohtui.tui.widgets.event_log.search import Matcher
 from ohtui.tui.widgets.event_log.styles import DEFAULT_CSS
@@ -53,23 +51,6 @@ class EventLog(TranscriptView, can_focus=True):
             super().__init__()
             self.text = text
             self.matches = matches
-
-    def __init__(
-        self,
-        *,
-        preview_lines: int | None = None,
-        loader: Loader | None = None,
-        name: str | None = None,
-        id: str | None = None,
-        classes: str | None = None,
-        disabled: bool = False,
-    ) -> None:
-        super().__init__(
-            preview_lines=preview_lines, loader=loader, name=name, id=id, classes=classes, disabled=disabled
-        )
-        self._matcher = Matcher("", self._models)
-        self._jump_to_match = False
-        self._search_timer: Timer | None = None
 
     @property
     def cursor_event(self) -> Event | None:
