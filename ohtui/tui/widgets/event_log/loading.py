@@ -19,7 +19,10 @@ from ohtui.protocol.record import EventRecord
 from ohtui.tui.widgets.event_log.rows import ACTS, EXACT, ID_STEP, KEPT_WHOLE, Entry
 
 Loader = Callable[[Sequence[int]], Sequence[EventRecord]]
-"""Records (with their text) of these event ids, in any order; ids it has no record for may be left out."""
+"""Records (with their text) of these event ids (ascending, each once), in any order; ids it has no record for may be
+left out. Called on the UI's thread, synchronously: once per repaint for the rows on screen that are not cached
+(with half a screen either side), once per slice of a search (200 rows and their observations), and for a row the
+API asks about (``cursor_event``, ``grouped_events``, expanding it). It may raise: the rows then show an error."""
 
 CAPACITY = 4096
 """Models kept: a few screenfuls, the expanded cells' and the last search steps', whatever their size."""
@@ -109,6 +112,7 @@ class Models:
             else:
                 ids.append(key // ID_STEP)
         if ids:
+            ids.sort()
             found.update(self._read(ids))
         return found
 
