@@ -49,3 +49,18 @@ def test_an_upward_import_and_textual_below_the_tui_are_reported(tmp_path: Path)
         "ohtui/store/x.py:5: only ohtui.tui imports Textual",
         "ohtui/config/z.py:7: ohtui.config.z may not import ohtui.store.x",
     ]
+
+
+def test_a_model_module_that_reaches_a_ui_library_is_reported(tmp_path: Path) -> None:
+    structure = _structure()
+    structure.ROOT = tmp_path
+    (tmp_path / "ohtui").mkdir()
+    model, helper = tmp_path / "ohtui" / "model.py", tmp_path / "ohtui" / "helper.py"
+    model.write_text("from ohtui import helper\n")
+    helper.write_text("import os\nfrom rich.text import Text\n")
+    structure.NO_UI = {"ohtui.model"}
+    known = {"ohtui.model": model, "ohtui.helper": helper}
+    graph = {"ohtui.model": [("ohtui.helper", 1)], "ohtui.helper": []}
+    assert list(structure.no_ui_problems(known, graph)) == [
+        "ohtui/helper.py:2: imports rich, which ohtui.model may not depend on"
+    ]
