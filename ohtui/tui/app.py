@@ -35,7 +35,7 @@ from ohtui.tui.messages import ConfirmRequested, RejectRequested, RetryRequested
 from ohtui.tui.screens.conversations import ConversationsScreen
 from ohtui.tui.screens.help import HelpScreen
 from ohtui.tui.screens.settings import SettingsScreen
-from ohtui.tui.search_bar import SearchBar, parse_filter
+from ohtui.tui.search_bar import SearchBar, filter_notice, parse_filter, search_notice
 from ohtui.tui.session import (
     ConnectionStatusChanged,
     ConversationOpened,
@@ -250,7 +250,9 @@ class OhtuiApp(App[int]):
     @_while_running
     def _conversation_opened(self, message: ConversationOpened) -> None:
         self.call_after_refresh(self._touch)
-        self.event_log.clear()
+        log = self.event_log
+        log.clear()
+        log.set_loader(message.store.records_by_id)  # the log keeps envelopes; it reads what it shows
         self.conversation = message.state
         self.refresh_bindings()
         self.sub_title = message.conversation_id
@@ -260,7 +262,7 @@ class OhtuiApp(App[int]):
     def _events_arrived(self, message: EventsArrived) -> None:
         self.call_after_refresh(self._touch)
         records = message.records
-        self.event_log.add_events([record.event for record in records])
+        self.event_log.add_records(records)
         if message.history:
             return  # the state as of the history came with ConversationOpened
         conversation = self.conversation
@@ -383,16 +385,18 @@ class OhtuiApp(App[int]):
         log = self.event_log
         parsed = parse_filter(message.text)
         if parsed is not None:
-            kinds, sources = parsed
-            log.set_filter(kinds=kinds, sources=sources)
-            shown = " ".join(f"{k}:{','.join(sorted(v))}" for k, v in (("kind", kinds), ("source", sources)) if v)
-            self.notify(f"filter: {shown or 'all events'}", timeout=3)
+            log.set_filter(kinds=parsed[0], sources=parsed[1])
+            self.notify(filter_notice(*parsed), timeout=3)
         else:
             matches = log.search(message.text)
-            found = f"{matches} match" if matches == 1 else f"{matches} matches"
-            self.notify(f"{found} for {message.text!r} (n / N to move)", timeout=3)
+            if not log.searching:
+                self.notify(search_notice(message.text, matches), timeout=3)
         self._close_search()
         log.focus()
+
+    @on(EventLog.SearchFinished)
+    def _search_finished(self, message: EventLog.SearchFinished) -> None:
+        self.notify(search_notice(message.text, message.matches), timeout=3)
 
     @on(SearchBar.Closed)
     def _close_search(self) -> None:

@@ -144,7 +144,7 @@ class Session:
 
     async def _post_history(self, store: EventStore, upto: int) -> None:
         chunk: list[EventRecord] = []
-        for record in store.records(0, upto, with_text=True):
+        for record in store.records(0, upto):
             chunk.append(record)
             if len(chunk) >= HISTORY_CHUNK:
                 self._post(EventsArrived(chunk, history=True))

@@ -137,8 +137,10 @@ def make_entry(record: EventRecord, key: int, kind: str, acts: bool, form: RowKi
     entry = Entry(key, kind, source, clock, flags) if form is None else Row(key, kind, source, clock, flags, form)
     if model is not None:
         count_exactly(entry, model, as_child=form is None)
+    elif record.text is None:  # from the store's columns alone: measured when it comes on screen
+        entry.lines = 0 if flags else 1
     else:
-        text = record.json
+        text = record.text
         newlines = text.count("\\n")
         if isinstance(entry, Row) and form is RowKind.PROSE:  # the text is there twice: content, message
             entry.lines, entry.size = newlines // 2, max(len(text) - 160, 0) // 2

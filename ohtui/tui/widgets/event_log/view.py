@@ -66,6 +66,7 @@ class TranscriptView(ScrollView):
         self._models.set_loader(loader)
         self._search = Search()
         self._matcher = Matcher("", self._models)
+        self._query = ""  # the search as the user typed it (the search itself is case-insensitive)
         self._jump_to_match = False
         self._search_timer: Timer | None = None
         self._renderer = RowRenderer(self._style, lambda: self.app.console, self._dark, self._geometry)

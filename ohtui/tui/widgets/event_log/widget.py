@@ -142,6 +142,7 @@ class EventLog(TranscriptView, can_focus=True):
         if start < 0:
             start = model.heights.row_at(int(self.scroll_offset.y))
         self._search.start(text, model.view, max(start, 0))
+        self._query = text
         model.on_touch = self._search.touch if self._search.active else None  # rows to check again when stepping
         self._matcher = Matcher(text, self._models)
         self._jump_to_match = jump
@@ -168,7 +169,7 @@ class EventLog(TranscriptView, can_focus=True):
             self._select_match(search.step_to(found[0]))
         if not search.scanning:
             self._stop_search()
-            self.post_message(self.SearchFinished(search.needle, len(search.matches)))
+            self.post_message(self.SearchFinished(self._query, len(search.matches)))
         if len(search.matches) != before or not search.scanning:
             self._refresh_corner()
 
