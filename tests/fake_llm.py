@@ -2,7 +2,9 @@
 
 ``POST /v1/chat/completions`` answers with the next scripted :class:`Reply` (streamed as SSE when the request asks
 for ``stream``, a JSON body otherwise) and records every request body, so tests can inspect the prompts the agent
-built. A reply can be held back until the test releases it (``gate``).
+built. A reply can be held back until the test releases it (``gate``). Requests without tools (the agent's summary
+requests when it condenses) take their replies from ``summaries`` instead, so a script of tool calls is not
+disturbed by a condensation.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def error(status: int, message: str = "scripted failure", **options: Any) -> Rep
 class FakeLLM:
     def __init__(self, *replies: Reply) -> None:
         self.replies: deque[Reply] = deque(replies)
+        self.summaries: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.auth: list[str] = []
         self.url = ""
@@ -84,7 +87,8 @@ class FakeLLM:
         body = await request.json()
         self.requests.append(body)
         self.auth.append(request.headers.get("Authorization", ""))
-        reply = self.replies.popleft() if self.replies else text("(fake LLM: no scripted reply left)")
+        queue = self.replies if body.get("tools") else self.summaries
+        reply = queue.popleft() if queue else text("(fake LLM: no scripted reply left)")
         if reply.gate is not None:
             await reply.gate.wait()
         if reply.status != 200:

@@ -1,4 +1,4 @@
-"""Loopback TCP fault proxy for the test suite (DESIGN.md, "Testing layers", item 5).
+"""Loopback TCP fault proxy for the test suite (ARCHITECTURE.md, "Tests").
 
 Sits between a client (e.g. a python-socketio ``AsyncClient``) and a server on 127.0.0.1 so tests
 can reset, stall, slow down, cut and refuse connections without mocking anything in between.

@@ -22,6 +22,7 @@ SAMPLES: dict[str, tuple[Any, tuple[str, Any], Any]] = {
     "llm_model": ("gpt-4o", ("llama3.1", "llama3.1"), "qwen2.5-coder"),
     "llm_base_url": ("http://a/v1", ("http://b/v1", "http://b/v1"), "http://c/v1"),
     "llm_api_key": ("sk-file", ("sk-env", "sk-env"), "sk-flag"),
+    "llm_context_window": (8192, ("65536", 65536), 200_000),
     "host": ("0.0.0.0", ("::1", "::1"), "127.0.0.2"),
     "allowed_origins": (
         ["https://a.example"],
@@ -44,6 +45,7 @@ BAD: dict[str, tuple[Any, str, Any]] = {
     "llm_model": (1, "", 1),
     "llm_base_url": (1, "", 1),
     "llm_api_key": (1, "", 1),
+    "llm_context_window": (512, "lots", "big"),
     "host": (1, "", 1),
     "allowed_origins": ([1], "", [1]),
     "allowed_hosts": ([1], "", [1]),

@@ -1,18 +1,18 @@
-"""The LLM package's seams, without a network: another provider behind ChatClient, the view that condensation will
-replace, the settings built from Settings, and the SDK left unimported until the first request."""
+"""The LLM package's seams, without a network: another provider behind ChatClient, a stored summary in the prompt,
+the settings built from Settings, and the SDK left unimported until the first request."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from ohtui.agent.llm.agent import LLMAgent
 from ohtui.agent.llm.client import ChatClient, Completion, TextDeltas
-from ohtui.agent.llm.prompt import PromptView, build_messages
+from ohtui.agent.llm.context import SUMMARY_LEAD
+from ohtui.agent.llm.prompt import build_messages
 from ohtui.config import LLMSettings, Settings
-from ohtui.protocol import AgentFinishAction, Event, EventSource, MessageAction
+from ohtui.protocol import AgentFinishAction, CondensationAction, CondensationArgs, EventSource, MessageAction
 
 CONFIGURED = LLMSettings(model="scripted", base_url="http://127.0.0.1:9/v1")
 
@@ -72,17 +72,20 @@ async def test_an_agent_without_a_model_makes_no_client() -> None:
     assert Scripted.made == []
 
 
-async def test_the_view_chooses_the_events_and_puts_a_summary_in_place_of_the_rest() -> None:
+async def test_a_stored_condensation_stands_after_the_task_in_place_of_the_events_it_replaces() -> None:
     Scripted.made.clear()
-    history: list[Event] = [_user("first task"), AgentFinishAction(), _user("second task")]
-
-    def last_turn(events: Sequence[Event]) -> PromptView:
-        return PromptView(events[2:], summary="The user asked for a first task; it is done.")
-
-    agent = LLMAgent(CONFIGURED, client_factory=Scripted, view=last_turn)
+    condensation = CondensationAction(
+        args=CondensationArgs(
+            forgotten_events_start_id=1, forgotten_events_end_id=2, summary="The first task is done.", summary_offset=1
+        )
+    )
+    events = [_user("first task"), MessageAction(content="done"), AgentFinishAction(), condensation, _user("more")]
+    history = [event.model_copy(update={"id": number}) for number, event in enumerate(events)]
+    agent = LLMAgent(CONFIGURED, client_factory=Scripted)
     await agent.step(history)
     (request,) = Scripted.made[0].requests
-    assert request[1:] == [{"role": "user", "content": "The user asked for a first task; it is done.\nsecond task"}]
+    merged = f"first task\n{SUMMARY_LEAD}\nThe first task is done.\nmore"
+    assert request[1:] == [{"role": "user", "content": merged}]
 
 
 def test_messages_are_built_from_any_iterable_of_events() -> None:

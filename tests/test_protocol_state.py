@@ -140,3 +140,23 @@ def test_intents_are_typed_actions_with_one_wire_form() -> None:
     parsed = event_from_dict(client_payload(allow))
     assert isinstance(parsed, ChangeAgentStateAction) and asks_always_allow(parsed)
     assert not asks_always_allow(request_state(AgentState.USER_CONFIRMED))
+
+
+def test_the_state_reads_records_without_building_their_models() -> None:
+    from ohtui.protocol import event_to_json
+    from ohtui.protocol.record import EventRecord
+
+    texts = [
+        event_to_json(_state(AgentState.AWAITING_USER_CONFIRMATION, 3)),
+        event_to_json(_run(4, ActionConfirmationStatus.AWAITING_CONFIRMATION)),
+        event_to_json(MessageAction(id=5, source=AGENT, content="x", llm_metrics=_metrics(2.5))),
+    ]
+    records = [EventRecord.from_json(text) for text in texts]
+    state = ConversationState()
+    for record in records:
+        state.apply(record)
+    assert state.agent_state is AgentState.AWAITING_USER_CONFIRMATION and state.awaiting_confirmation
+    assert all(record.parsed is None for record in records)  # only envelopes were read
+    assert state.pending is not None and state.pending.id == 4  # the model is built when it is shown
+    assert state.metrics is not None and state.metrics.accumulated_cost == 2.5
+    assert records[0].parsed is None

@@ -15,7 +15,7 @@ from ohtui.protocol import ErrorFrame, EventSource, MessageAction, UndeliveredOb
 from ohtui.protocol.summary import summary
 from ohtui.server.limits import DEFAULT_MAX_ACTION_BYTES, DELIVERABLE_EVENT_BYTES, TRANSPORT_MESSAGE_LIMIT
 from ohtui.store import Database
-from ohtui.tui.widgets.event_rows import is_error
+from ohtui.tui.widgets.event_log.event_rows import is_error
 from tests.client_helpers import store_until
 from tests.serve_process import ServeProcess
 from tests.socket_helpers import is_state, running_server, v0_client

@@ -31,6 +31,7 @@ from ohtui.protocol import (
     event_to_json,
     stored_event_from_json,
 )
+from ohtui.protocol.record import EventRecord
 from ohtui.store import (
     SECRET_MASK,
     ConversationNotFoundError,
@@ -348,11 +349,12 @@ def test_a_subscriber_may_append_from_its_callback(store: EventStore) -> None:
     order: list[int | None] = []
     calls: list[tuple[str, int | None]] = []
 
-    def controller(event: Event) -> None:
-        calls.append(("start", event.id))
+    def controller(record: EventRecord) -> None:
+        calls.append(("start", record.id))
+        event = record.event
         if isinstance(event, CmdRunAction):
             store.append(CmdOutputObservation(content="done", command=event.args.command, cause=event.id))
-        calls.append(("end", event.id))
+        calls.append(("end", record.id))
 
     store.subscribe("controller", controller)
     store.subscribe("view", lambda event: order.append(event.id))
@@ -564,7 +566,7 @@ def test_schema_version_and_application_id(db: Database) -> None:
     assert raw(db.path, f"SELECT group_concat(key - ({pk} << 40)) FROM events") == "0,1"
     with contextlib.closing(sqlite3.connect(db.path)) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(events)")]
-    assert columns == ["key", "kind", "is_action", "source", "timestamp", "hidden", "json"]  # no unread copies
+    assert columns == ["key", "kind", "is_action", "source", "timestamp", "hidden", "json", "cause"]
     assert raw(db.path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'") == 0
 
 
@@ -611,3 +613,82 @@ def test_search_raw_yields_the_stored_text_in_id_order(store: EventStore) -> Non
     assert rows[0].kind == "run" and rows[0].is_action
     assert [event_from_json(row.json) for row in rows] == stored[3:141]
     assert list(store.search_raw(start_id=150)) == []
+
+
+def test_records_from_the_columns_agree_with_records_from_the_text(store: EventStore) -> None:
+    store.append(MessageAction(content="hi"), EventSource.USER)
+    action = store.append(CmdRunAction(command="ls", hidden=True), EventSource.AGENT)
+    store.append(CmdOutputObservation(content="a", command="ls", cause=action.id), EventSource.AGENT)
+    light, full = list(store.records()), list(store.records(with_text=True))
+    assert [r.text for r in light] == [None, None, None] and all(r.text for r in full)
+    for a, b in zip(light, full, strict=True):
+        assert (a.id, a.kind, a.is_action, a.source, a.cause, a.timestamp) == (
+            b.id, b.kind, b.is_action, b.source, b.cause, b.timestamp
+        )  # fmt: skip
+        assert a.details.hidden == b.details.hidden
+    assert [r.cause for r in light] == [None, None, action.id] and light[1].details.hidden
+    assert [r.id for r in store.records_by_id([2, 0, 7])] == [0, 2]
+    assert store.records_by_id([2])[0].event == store.get(2)
+
+
+def test_records_are_stored_as_sent_and_delivered_as_records(store: EventStore) -> None:
+    texts = [
+        '{"id":0,"timestamp":"2025-01-01T00:00:00.000000","source":"user","message":"x","action":"message",'
+        '"args":{"content":"x","file_urls":null,"image_urls":null,"wait_for_response":false,"security_risk":-1}}',
+        '{"id":2,"timestamp":"2025-01-01T00:00:01.000000","source":"agent","message":"","cause":0,'
+        '"observation":"null","content":"","extras":{}}',
+    ]
+    delivered: list[EventRecord] = []
+    store.subscribe("ui", delivered.append)
+    results = store.insert_records([EventRecord.from_json(text) for text in texts])
+    assert [(r.inserted, r.gap_from) for r in results] == [(True, None), (True, 1)]
+    assert [row.json for row in store.search_raw()] == texts
+    assert [r.id for r in delivered] == [0, 2] and all(r.parsed is None for r in delivered)  # nothing was parsed
+    again = store.insert_records([EventRecord.from_json(texts[0])])
+    assert again[0].duplicate and len(delivered) == 2
+    assert [r.cause for r in store.records()] == [None, 0]
+
+
+def test_records_go_through_the_secret_masking_when_secrets_are_registered(store: EventStore) -> None:
+    store.add_secrets("hunter2-secret")
+    text = (
+        '{"id":0,"timestamp":"2025-01-01T00:00:00.000000","source":"user","message":"hunter2-secret",'
+        '"action":"message","args":{"content":"hunter2-secret","file_urls":null,"image_urls":null,'
+        '"wait_for_response":false,"security_risk":-1}}'
+    )
+    store.insert_records([EventRecord.from_json(text)])
+    assert "hunter2-secret" not in next(store.search_raw()).json
+
+
+def test_the_state_of_a_conversation_is_read_from_a_few_rows_and_equals_folding_all(store: EventStore) -> None:
+    from ohtui.protocol import (
+        ActionConfirmationStatus,
+        AgentState,
+        AgentStateChangedObservation,
+        ErrorObservation,
+        Metrics,
+    )
+    from ohtui.protocol.state import ConversationState
+    from ohtui.store.state import conversation_state
+
+    env, agent = EventSource.ENVIRONMENT, EventSource.AGENT
+    metrics = Metrics.model_validate({"accumulated_cost": 1.5})
+    store.append(AgentStateChangedObservation(agent_state=AgentState.RUNNING), env)
+    store.append(MessageAction(content="thinking", llm_metrics=metrics), agent)
+    store.append(ErrorObservation(content="first problem"), agent)
+    store.append(ErrorObservation(content="the problem"), agent)
+    for n in range(50):
+        quoted = 'a "llm_metrics":{ inside a text'  # escaped in the JSON: not the top-level key
+        store.append(MessageAction(content=f"message {n}: {quoted}"), EventSource.USER)
+    store.append(AgentStateChangedObservation(agent_state=AgentState.AWAITING_USER_CONFIRMATION), env)
+    awaiting = ActionConfirmationStatus.AWAITING_CONFIRMATION
+    store.append(CmdRunAction(command="rm -rf build", confirmation_state=awaiting), agent)
+    folded = ConversationState()
+    for record in store.records(with_text=True):
+        folded.apply(record)
+    read = conversation_state(store)
+    assert (read.agent_state, read.reason, read.last_error) == (folded.agent_state, folded.reason, folded.last_error)
+    assert read.pending is not None and read.pending == folded.pending and read.awaiting_confirmation
+    assert read.metrics == folded.metrics == metrics
+    assert conversation_state(store, upto=3).agent_state is AgentState.RUNNING
+    assert conversation_state(store, upto=-1) == ConversationState()

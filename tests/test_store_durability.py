@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ohtui.protocol import CmdRunAction, MessageAction, event_to_json
+from ohtui.protocol import CmdOutputObservation, CmdRunAction, EventSource, MessageAction, event_to_json
 from ohtui.store import Database, EventFilter, StoreError, schema
 
 CHILD = Path(__file__).with_name("store_child.py")
@@ -187,7 +187,8 @@ def test_migrations_run_in_order_from_the_stored_version(tmp_path: Path, monkeyp
 
 
 def test_a_version_1_file_is_migrated_with_every_event_intact(tmp_path: Path) -> None:
-    """Version 1 had three more columns in events (conversation, id, cause); version 2 drops them, keeping rows."""
+    """Version 1 had three more columns in events (conversation, id, cause); version 2 drops them, keeping rows, and
+    version 3 brings cause back, filled in from each row's JSON."""
     path = tmp_path / "ohtui.db"
     events = [CmdRunAction(command=f"echo {n}", hidden=n == 1) for n in range(3)]
     texts = [
@@ -212,11 +213,36 @@ def test_a_version_1_file_is_migrated_with_every_event_intact(tmp_path: Path) ->
         assert [event.id for event in store.search(filter=EventFilter(exclude_hidden=True))] == [0, 2]
         assert store.append(CmdRunAction(command="after")).id == 3
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
         assert [row[1] for row in conn.execute("PRAGMA table_info(events)")] == [
-            "key", "kind", "is_action", "source", "timestamp", "hidden", "json"
+            "key", "kind", "is_action", "source", "timestamp", "hidden", "json", "cause"
         ]  # fmt: skip
         assert integrity(path) == "ok"
+
+
+def test_a_version_2_file_gets_its_causes_from_the_rows_json(tmp_path: Path) -> None:
+    path = tmp_path / "ohtui.db"
+    run = CmdRunAction(id=0, timestamp="2025-01-01T00:00:00.000000", source=EventSource.AGENT, command="ls")
+    output = CmdOutputObservation(
+        id=1, timestamp="2025-01-01T00:00:01.000000", source=EventSource.AGENT, command="ls", content="a", cause=0
+    )
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        schema.MIGRATIONS[0](conn)
+        schema.MIGRATIONS[1](conn)
+        conn.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute(
+            "INSERT INTO conversations (pk, conversation_id, created_at, updated_at) VALUES (1, 'c', ?, ?)",
+            ("2025-01-01T00:00:00+00:00", "2025-01-01T00:00:00+00:00"),
+        )
+        conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, 'agent', ?, 0, ?)",
+            [((1 << 40) + e.id, e.kind, int(e is run), e.timestamp, event_to_json(e)) for e in (run, output)],
+        )
+    with Database(path) as db:
+        records = list(db.events("c").records())
+        assert [(r.id, r.kind, r.cause) for r in records] == [(0, "run", None), (1, "run", 0)]
+        assert [r.is_action for r in records] == [True, False] and all(r.text is None for r in records)
 
 
 def test_an_unwritable_location_is_a_store_error(tmp_path: Path) -> None:

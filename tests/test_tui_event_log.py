@@ -265,7 +265,7 @@ async def test_search_matches_follow_events_that_arrive_while_it_is_active() -> 
         log = app.query_one(EventLog)
 
         def matched() -> list[int | None]:
-            return [row.event.id for row in log._matches]
+            return log.match_ids()
 
         assert log.search("alpha") == 5
         log.add_events([message(11, "alpha 11"), run(12, "echo quiet"), run(14, "echo quiet")])

@@ -41,7 +41,7 @@ async def test_history_is_posted_in_chunks_and_newer_events_after_it(tmp_path: P
     def post(message: Message) -> None:
         if isinstance(message, EventsArrived):
             posted.append((ticks, message))
-            if not message.history and any((e.id or 0) >= count - 1 for e in message.events):
+            if not message.history and any((e.id or 0) >= count - 1 for e in message.records):
                 caught_up.set()
 
     session = Session(server.url, key=server.key, mirror_path=tmp_path / "mirror.db", post=post)
@@ -55,13 +55,48 @@ async def test_history_is_posted_in_chunks_and_newer_events_after_it(tmp_path: P
         await server.stop()
 
     chunks = [(at, message) for at, message in posted if message.history]
-    assert [len(message.events) for _, message in chunks] == [HISTORY_CHUNK, HISTORY_CHUNK, 490]
-    assert [e.id for _, message in chunks for e in message.events] == list(range(count - 10))
+    assert [len(message.records) for _, message in chunks] == [HISTORY_CHUNK, HISTORY_CHUNK, 490]
+    assert [e.id for _, message in chunks for e in message.records] == list(range(count - 10))
     # the loop ran between any two chunks
     assert all(earlier < later for (earlier, _), (later, _) in pairwise(chunks))
     # the events the connection fetched meanwhile (the last 10, and what starting the conversation added) were
     # posted after the history, none of them twice
-    newer = [e.id for at, message in posted[len(chunks) :] for e in message.events]
+    newer = [e.id for at, message in posted[len(chunks) :] for e in message.records]
     assert all(message.history for _, message in posted[: len(chunks)])
     assert newer[:10] == list(range(count - 10, count))
     assert len(newer) == len(set(newer))
+
+
+async def test_with_the_embedded_server_the_session_reads_the_servers_own_store(tmp_path: Path) -> None:
+    """No second copy of a local conversation: the history comes from the server's store, the socket resumes at its
+    latest id, and what the agent stores from then on reaches the UI through that same store."""
+    from ohtui.protocol.intents import user_message
+
+    server = OhtuiServer(ServerConfig(data_dir=tmp_path / "server", agent="echo"))
+    await server.start()
+    server.db.conversations.create("local", agent_name="echo")
+    server.db.events("local").append_many([MessageAction(content=f"old {n}") for n in range(50)], EventSource.USER)
+    posted: list[EventsArrived] = []
+    echoed = asyncio.Event()
+
+    def post(message: Message) -> None:
+        if isinstance(message, EventsArrived):
+            posted.append(message)
+            if any(record.kind == "message" and "Echo: hi" in (record.text or "") for record in message.records):
+                echoed.set()
+
+    session = Session(server.url, key=server.key, shared=server.db, post=post)
+    try:
+        async with asyncio.timeout(WAIT):
+            await session.open("local")
+            assert session.connection is not None and not session.connection.mirror
+            history = [record for message in posted if message.history for record in message.records]
+            assert [record.id for record in history][:50] == list(range(50))
+            assert all(record.text is None for record in history)  # from the store's columns: nothing parsed
+            outcome = await session.send(user_message("hi"))
+            assert outcome.accepted
+            await echoed.wait()
+        assert session.connection.status.counters.duplicates_dropped == 0
+    finally:
+        await session.close()
+        await server.stop()

@@ -68,6 +68,12 @@ class StoredHistory(Sequence[Event]):
     def __getitem__(self, index: int | slice) -> Event | Sequence[Event]:
         return self._load()[index]
 
+    def last(self, types: tuple[type[Event], ...], after: int = -1) -> Event | None:
+        """The newest event of ``types`` with an id above ``after``: one search from the end, the type checked in SQL
+        on the rows' kind column, so rows of other kinds are skipped unparsed."""
+        found = self._events.search(after + 1, self.end_id, reverse=True, filter=_visible_of(types), limit=1)
+        return next(found, None)
+
     def _load(self) -> list[Event]:
         if self._loaded is None:
             self._loaded = list(iter(self))
@@ -75,6 +81,10 @@ class StoredHistory(Sequence[Event]):
 
     def __repr__(self) -> str:
         return f"StoredHistory({self._events.conversation_id!r}, end_id={self.end_id})"
+
+
+def _visible_of(types: tuple[type[Event], ...]) -> EventFilter:
+    return EventFilter(exclude_hidden=True, include_types=types)
 
 
 def last_agent_state(events: EventStore) -> AgentStateChangedObservation | None:

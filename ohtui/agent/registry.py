@@ -4,7 +4,7 @@
 * ``llm`` — :class:`~ohtui.agent.llm.agent.LLMAgent`: an OpenAI-compatible model with CodeAct tools. Options: any
   :class:`~ohtui.config.LLMSettings` field (``model``, ``base_url``, ``api_key``, ``num_retries``, ``stream``…),
   ``settings``, ``confirmation_mode`` (default True), ``work_dir``, ``system_prompt``, ``on_text_delta``,
-  ``client_factory``, ``view``. Without a configured model it does not fail: it answers with how to configure one.
+  ``client_factory``. Without a configured model it does not fail: it answers with how to configure one.
   Its package is imported when the first one is made.
 * ``replay`` — :class:`~ohtui.agent.replay.ReplayAgent`: plays a recorded trajectory (default: the bundled demo).
   Options: ``path``, ``events``, ``speed`` (0 = no waiting), ``max_delay``, ``confirmation_mode``.

@@ -65,6 +65,7 @@ class Connection:
         key: str | None = None,
         backoff: BackoffPolicy | None = None,
         batch: bool = True,
+        mirror: bool = True,
         outbox_limit: int = 100,
         connect_timeout: float = 120.0,
         ack_timeout: float = 30.0,
@@ -76,8 +77,10 @@ class Connection:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        """``clock`` (for retry deadlines) and ``rng`` (backoff jitter) are injectable so a UI under test is
-        deterministic; ``ping_every=0`` turns latency measurement off."""
+        """``mirror=False``: ``store`` is the server's own (the embedded server shares it): what the socket carries is
+        stored there already, so it is counted, not stored, and nothing is repaired. ``clock`` (for retry deadlines)
+        and ``rng`` (backoff jitter) are injectable so a UI under test is deterministic; ``ping_every=0`` turns
+        latency measurement off."""
         self.url = url.rstrip("/")
         self.conversation_id = conversation_id
         self.store = store
@@ -92,8 +95,15 @@ class Connection:
         self.rest = RestClient(self.url, key)
         self.outbox = Outbox(outbox_limit)
         self._reporter = StatusReporter(ConnectionChanged(ConnectionState.IDLE, self.url, conversation_id), on_change)
+        self.mirror = mirror
         self._intake = Intake(
-            store, self._reporter, source=self.url, on_status=on_status, on_error=on_error, on_unstored=on_unstored
+            store,
+            self._reporter,
+            source=self.url,
+            stores=mirror,
+            on_status=on_status,
+            on_error=on_error,
+            on_unstored=on_unstored,
         )
         self._repair = Repair(self.rest, self._intake, self._reporter, source=self.url, on_error=on_error)
         self._sio: socketio.AsyncClient | None = None
@@ -123,10 +133,9 @@ class Connection:
         """Begin connecting in the background; progress is reported through ``on_change``."""
         if self._tasks:
             return
-        self._tasks = [
-            asyncio.create_task(self._intake.consume(), name="ohtui-client-consume"),
-            asyncio.create_task(self._repair.run(), name="ohtui-client-repair"),
-        ]
+        self._tasks = [asyncio.create_task(self._intake.consume(), name="ohtui-client-consume")]
+        if self.mirror:
+            self._tasks.append(asyncio.create_task(self._repair.run(), name="ohtui-client-repair"))
         self._runner = asyncio.create_task(self._run(), name="ohtui-client-run")
 
     def retry_now(self) -> None:
@@ -187,7 +196,7 @@ class Connection:
                 if time.monotonic() - connected_at >= self.backoff.stable_after:
                     attempt = 0
                 stalls = 0 if self.store.latest_id() > latest_before else stalls + 1
-                if stalls >= _STALLS_BEFORE_REST:
+                if stalls >= _STALLS_BEFORE_REST and self.mirror:
                     stalls = 0
                     await self._repair.fetch_past_stall()
             failing_since = failing_since if failing_since is not None else time.monotonic()

@@ -23,8 +23,8 @@ from ohtui.protocol import (
     ProtocolError,
     StatusUpdate,
     parse_frame,
-    stored_event_from_json,
 )
+from ohtui.protocol.record import EventRecord
 from ohtui.store import EventStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Intake:
         reporter: StatusReporter,
         *,
         source: str,
+        stores: bool = True,
         on_status: Callable[[StatusUpdate], object] | None = None,
         on_error: Callable[[ErrorFrame], object] | None = None,
         on_unstored: Callable[[Event], object] | None = None,
@@ -53,12 +54,12 @@ class Intake:
         self.malformed_frames = 0
         self._reporter = reporter
         self._source = source
+        self._stores = stores
         self._on_status = on_status
         self._on_error = on_error
         self._on_unstored = on_unstored
         self._frames: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
         self._unstored_batches: set[asyncio.Future[None]] = set()
-        self._invalid_seen = False  # an InvalidEvent was classified since the last store: count what is stored
 
     # -- what the socket handlers call ------------------------------------------------------------------------
     def put(self, generation: int, item: Any) -> None:
@@ -107,25 +108,24 @@ class Intake:
 
     def _apply(self, frames: list[tuple[int, Any]]) -> None:
         """Store the events of these frames in one transaction (two when the replay's end is among them)."""
-        events: list[Event] = []
-        texts: list[str | None] = []  # the JSON each event was parsed from, where the server sent text
+        records: list[EventRecord] = []
         for generation, item in frames:
             if generation != self.generation:
                 continue  # from a client already dropped; its events come again with the next replay
             if item is REPLAY_DONE:
-                self.store_events(events, texts)
-                events, texts = [], []
+                self.store_records(records)
+                records = []
                 self.repair_wanted.set()
             elif _is_batch(item):
                 if isinstance(item[1], (bytes, str)):
                     for line in self._lines(item[1]):
-                        self._classify_line(line, events, texts)
+                        self._classify_line(line, records)
                     continue
                 for payload in item[1] if isinstance(item[1], list) else [item[1]]:
-                    self._classify(payload, events, texts)
+                    self._classify(payload, records)
             else:
-                self._classify(item, events, texts)
-        self.store_events(events, texts)
+                self._classify(item, records)
+        self.store_records(records)
 
     def _lines(self, batch: bytes | str) -> list[str]:
         """The events of a batch sent as lines of JSON (a binary attachment; older ohtui servers sent a string)."""
@@ -148,22 +148,20 @@ class Intake:
         self.malformed_frames += 1
         log.warning("ignored %s from %s%s", what, self._source, f": {problem}" if problem is not None else "")
 
-    def _classify_line(self, line: str, events: list[Event], texts: list[str | None]) -> None:
-        """One event of an ``oh_events`` batch sent as lines of JSON: parsed from its text, stored as that text."""
+    def _classify_line(self, line: str, records: list[EventRecord]) -> None:
+        """One event of an ``oh_events`` batch sent as lines of JSON: its envelope read (the body is parsed when it
+        is used), stored as that text."""
         try:
-            event = stored_event_from_json(line)
+            record = EventRecord.from_json(line)
         except ProtocolError as error:
             self._ignore("a malformed event in a batch", error)
             return
-        if event.id is None or event.id < 0:
-            self._ignore(f"a batched event without a valid id ({event.id!r})")
+        if record.id is None or record.id < 0:
+            self._ignore(f"a batched event without a valid id ({record.id!r})")
             return
-        if type(event) is InvalidEvent:
-            self._invalid_seen = True
-        events.append(event)
-        texts.append(line)
+        records.append(record)
 
-    def _classify(self, payload: Any, events: list[Event], texts: list[str | None]) -> None:
+    def _classify(self, payload: Any, records: list[EventRecord]) -> None:
         """Events with an id are collected for the store; everything else is handed to its listener now."""
         try:
             frame = parse_frame(payload)
@@ -182,20 +180,21 @@ class Intake:
         elif frame.id < 0:
             self._ignore(f"an event with the invalid id {frame.id}")
         else:
-            if type(frame) is InvalidEvent:
-                self._invalid_seen = True
-            events.append(frame)
-            texts.append(None)
+            records.append(EventRecord.from_event(frame))
 
-    def store_events(self, events: list[Event], texts: list[str | None]) -> None:
-        """Store in one transaction, count what was new and what was a duplicate; a hole asks for repair."""
-        if not events:
+    def store_records(self, records: list[EventRecord]) -> None:
+        """Store in one transaction, count what was new and what was a duplicate; a hole asks for repair. When the
+        store is the server's own (``stores=False``), the events are there already: counted only."""
+        if not records:
+            return
+        if not self._stores:
+            self._reporter.bump(events_received=self._reporter.counters.events_received + len(records))
             return
         try:
-            results = self.store.insert_many(events, texts)
+            results = self.store.insert_records(records)
         except (StoreError, ValueError) as error:
             # Nothing of the batch is stored; the holes it leaves are fetched again by gap repair.
-            log.error("could not store %d events from %s: %s", len(events), self._source, error)
+            log.error("could not store %d events from %s: %s", len(records), self._source, error)
             self._reporter.note(last_error=f"local store: {error}")
             self.repair_wanted.set()
             return
@@ -205,15 +204,14 @@ class Intake:
             events_received=counters.events_received + len(results) - duplicates,
             duplicates_dropped=counters.duplicates_dropped + duplicates,
         )
-        if self._invalid_seen:
-            self._invalid_seen = False
-            self.count_invalid(event for event, result in zip(events, results, strict=True) if result.inserted)
+        self.count_invalid(record for record, result in zip(records, results, strict=True) if result.inserted)
         if any(result.gap_from is not None for result in results):
             self.repair_wanted.set()
 
-    def count_invalid(self, stored: Iterable[Event]) -> None:
-        """Count the stored events that did not validate; the first is logged (with why), the rest only counted."""
-        invalid = [event for event in stored if isinstance(event, InvalidEvent)]
+    def count_invalid(self, stored: Iterable[EventRecord]) -> None:
+        """Count the stored events found not to validate here (the parsed ones: stock frames, REST pages, odd
+        envelopes; a batch line's body is read when used, not here); the first is logged with why."""
+        invalid = [record.parsed for record in stored if isinstance(record.parsed, InvalidEvent)]
         if not invalid:
             return
         if not self._reporter.counters.invalid_kept:

@@ -12,6 +12,7 @@ from ohtui.client.reporter import StatusReporter
 from ohtui.client.rest import RestClient, RestError
 from ohtui.client.status import ConnectionState
 from ohtui.protocol import ErrorFrame
+from ohtui.protocol.record import EventRecord
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,14 @@ class Repair:
             holes = self._store.missing_ranges(0, self._store.latest_id())
             if not holes:
                 continue
+            conversation = self._store.conversation_id
             try:
                 for start, end in holes:
-                    fetched = await self._rest.events(self._store.conversation_id, start, end)
-                    stored = [event for event in fetched if self._store.insert(event).inserted]
-                    self._intake.count_invalid(stored)
+                    fetched = [
+                        EventRecord.from_event(event) for event in await self._rest.events(conversation, start, end)
+                    ]
+                    results = self._store.insert_records(fetched)
+                    self._intake.count_invalid(r for r, result in zip(fetched, results, strict=True) if result.inserted)
                     if not self._store.missing_ranges(start, end):
                         self._reporter.bump(gaps_repaired=self._reporter.counters.gaps_repaired + 1)
             except RestError as error:
@@ -71,7 +75,7 @@ class Repair:
             return
         if not fetched:
             return  # nothing was waiting: the connection just dropped while idle
-        self._intake.store_events(fetched, [None] * len(fetched))
+        self._intake.store_records([EventRecord.from_event(event) for event in fetched])
         self._report(
             f"event {next_id} did not arrive over the socket (the connection ended twice before it): fetched over REST"
         )

@@ -18,8 +18,9 @@ class ConnectionState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ConnectionCounters:
-    """``invalid_kept``: events stored as received though they do not validate (``InvalidEvent``), of those
-    received; the UI shows them as such."""
+    """``invalid_kept``: events stored as received though they do not validate (``InvalidEvent``), of those parsed on
+    arrival (a stock frame, a REST page; the lines of ohtui's batches are stored unparsed, and the UI shows such an
+    event as invalid when it reads it)."""
 
     events_received: int = 0
     duplicates_dropped: int = 0

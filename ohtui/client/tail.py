@@ -7,7 +7,6 @@ order they reach the store), across reconnects and server restarts, until interr
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 import tempfile
@@ -18,7 +17,8 @@ from typing import TextIO
 from ohtui.client.backoff import BackoffPolicy
 from ohtui.client.connection import Connection
 from ohtui.client.status import ConnectionChanged, ConnectionState
-from ohtui.protocol import ErrorFrame, Event, StatusUpdate, event_to_dict
+from ohtui.protocol import ErrorFrame, Event, StatusUpdate
+from ohtui.protocol.record import EventRecord
 from ohtui.protocol.summary import clock_time, kind_label, summary
 from ohtui.store import Database
 
@@ -44,6 +44,44 @@ def format_state(change: ConnectionChanged) -> str:
     return f"[{time.strftime('%H:%M:%S')}] {text}"
 
 
+class _Printer:
+    """What tail prints: events on ``out``, the connection's news on ``err``; a refusal or giving up ends the run."""
+
+    def __init__(self, out: TextIO, err: TextIO, *, as_json: bool) -> None:
+        self._out = out
+        self._err = err
+        self._as_json = as_json
+        self._last_shown: tuple[object, ...] | None = None
+        self.code = 0
+        self.finished = asyncio.Event()
+
+    def on_change(self, change: ConnectionChanged) -> None:
+        shown = (change.state, change.attempt, change.last_error)
+        if shown == self._last_shown:
+            return  # a refresh of the counters, not news
+        self._last_shown = shown
+        print(format_state(change), file=self._err, flush=True)
+        if change.state is ConnectionState.REFUSED:
+            self._end(EXIT_REFUSED)
+        elif change.state is ConnectionState.OFFLINE:
+            self._end(EXIT_OFFLINE)
+
+    def on_event(self, record: EventRecord) -> None:
+        """``--json`` prints the event's JSON as stored, as the server sent it; else a line read from its model."""
+        line = record.json if self._as_json else format_line(record.event)
+        print(line, file=self._out, flush=True)
+
+    def on_status(self, status: StatusUpdate) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] status {status.type} {status.id or ''} {status.message}", file=self._err)
+
+    def on_error(self, frame: ErrorFrame) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] server error: {frame.message}", file=self._err, flush=True)
+
+    def _end(self, code: int) -> None:
+        self.code = code
+        self.finished.set()
+
+
 async def tail(
     url: str,
     conversation_id: str,
@@ -55,56 +93,30 @@ async def tail(
     err: TextIO = sys.stderr,
 ) -> int:
     """Run until SIGINT/SIGTERM (exit 0), a refusal (exit 3) or giving up (exit 4)."""
-    finished = asyncio.Event()
-    outcome = {"code": 0}
-    last_shown: list[tuple[object, ...]] = []
-
-    def on_change(change: ConnectionChanged) -> None:
-        shown = (change.state, change.attempt, change.last_error)
-        if last_shown and last_shown[-1] == shown:
-            return  # a refresh of the counters, not news
-        last_shown[:] = [shown]
-        print(format_state(change), file=err, flush=True)
-        if change.state is ConnectionState.REFUSED:
-            outcome["code"] = EXIT_REFUSED
-            finished.set()
-        elif change.state is ConnectionState.OFFLINE:
-            outcome["code"] = EXIT_OFFLINE
-            finished.set()
-
-    def on_event(event: Event) -> None:
-        line = json.dumps(event_to_dict(event), ensure_ascii=False) if as_json else format_line(event)
-        print(line, file=out, flush=True)
-
-    def on_status(status: StatusUpdate) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] status {status.type} {status.id or ''} {status.message}", file=err)
-
-    def on_error(frame: ErrorFrame) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] server error: {frame.message}", file=err, flush=True)
-
+    printer = _Printer(out, err, as_json=as_json)
     loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory(prefix="ohtui-tail-") as scratch:
         db = Database(Path(scratch) / "mirror.db")
         store = db.events(conversation_id)
-        store.subscribe("tail", on_event)
+        store.subscribe("tail", printer.on_event)
         connection = Connection(
             url,
             conversation_id,
             store,
             key=key,
             backoff=backoff,
-            on_change=on_change,
-            on_status=on_status,
-            on_error=on_error,
+            on_change=printer.on_change,
+            on_status=printer.on_status,
+            on_error=printer.on_error,
         )
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, finished.set)
+            loop.add_signal_handler(signum, printer.finished.set)
         try:
             await connection.start()
-            await finished.wait()
+            await printer.finished.wait()
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
             await connection.close()
             db.close()
-    return outcome["code"]
+    return printer.code

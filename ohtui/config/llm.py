@@ -1,9 +1,9 @@
 """Which model the LLM agent uses and how it talks to it: plain data the config layer fills and the agent reads.
 
 Built from :class:`~ohtui.config.settings.Settings` (:meth:`LLMSettings.from_settings`): ``llm_model``,
-``llm_base_url`` and ``llm_api_key`` (file < ``OHTUI_LLM_*`` < flags), with ``OPENAI_BASE_URL`` and
-``OPENAI_API_KEY`` as the fallbacks of the last two, as the openai tools have them. The other fields are request
-knobs with defaults that suit hosted and local endpoints alike.
+``llm_base_url``, ``llm_api_key`` and ``llm_context_window`` (file < ``OHTUI_LLM_*`` < flags), with
+``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` as the fallbacks of the endpoint and the key, as the openai tools have
+them. The other fields are request knobs with defaults that suit hosted and local endpoints alike.
 """
 
 from __future__ import annotations
@@ -51,6 +51,12 @@ class LLMSettings(BaseModel):
         default=True,
         description="Stream responses; off for endpoints that mishandle stream_options or streamed tool calls",
     )
+    context_window: int | None = Field(
+        default=None,
+        ge=1024,
+        description="Tokens the model's context window holds; None: the agent's table of known models, else a"
+        " conservative default",
+    )
     temperature: float | None = Field(default=None, description="Sampling temperature; None: the endpoint's default")
     max_output_tokens: int | None = Field(default=None, description="Cap on one response's tokens; None: no cap")
     input_cost_per_token: float | None = Field(
@@ -66,7 +72,7 @@ class LLMSettings(BaseModel):
     ) -> LLMSettings:
         """The LLM part of ``settings`` (the OpenAI variables of ``environ`` as fallbacks), then ``overrides``."""
         built = cls._with_fallbacks(settings.llm_model, settings.llm_base_url, settings.llm_api_key, environ)
-        return built.replace(**overrides)
+        return built.replace(context_window=settings.llm_context_window).replace(**overrides)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> LLMSettings:
@@ -74,7 +80,8 @@ class LLMSettings(BaseModel):
         pass): ``OHTUI_LLM_*`` as :class:`Settings` reads them, else the OpenAI variables."""
         values = environment_values(environ)
         model, base_url, api_key = (values.get(f"llm_{name}") for name in ("model", "base_url", "api_key"))
-        return cls._with_fallbacks(model, base_url, api_key, environ).replace(**overrides)
+        built = cls._with_fallbacks(model, base_url, api_key, environ)
+        return built.replace(context_window=_clean(values.get("llm_context_window"))).replace(**overrides)
 
     @classmethod
     def _with_fallbacks(

@@ -35,7 +35,7 @@ from ohtui.config.paths import config_path
 __all__ = ["ENV_PREFIX", "Settings", "environment_values", "variable_of"]
 
 ENV_PREFIX = "OHTUI_"
-_OPTIONAL = ("llm_model", "llm_base_url", "llm_api_key", "max_attempts", "give_up_after")
+_OPTIONAL = ("llm_model", "llm_base_url", "llm_api_key", "llm_context_window", "max_attempts", "give_up_after")
 
 
 class Settings(BaseSettings):
@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     )
     llm_api_key: str | None = Field(
         default=None, repr=False, description="API key (prefer the environment: OHTUI_LLM_API_KEY or OPENAI_API_KEY)"
+    )
+    llm_context_window: int | None = Field(
+        default=None,
+        ge=1024,
+        description="Tokens the model's context window holds (unset: known for common models, else 32768); older"
+        " turns are summarised before a request passes 3/4 of it. Set it to Ollama's num_ctx for a local model",
     )
     host: str = Field(
         default="127.0.0.1", description="Address the embedded server binds (and `ohtui serve`'s default)"

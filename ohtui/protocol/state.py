@@ -15,7 +15,8 @@ from ohtui.protocol.actions import Action
 from ohtui.protocol.base import Event
 from ohtui.protocol.enums import ActionConfirmationStatus, AgentState, EventSource
 from ohtui.protocol.metrics import Metrics
-from ohtui.protocol.observations import AgentStateChangedObservation, ErrorObservation
+from ohtui.protocol.observations import ErrorObservation
+from ohtui.protocol.record import EventRecord
 from ohtui.protocol.rules import awaits_confirmation
 from ohtui.protocol.status import StatusUpdate
 
@@ -32,14 +33,14 @@ class ConversationState:
     agent_state: AgentState = AgentState.LOADING
     reason: str = ""
     """Why the agent is in its state (the ``agent_state_changed`` reason), or the error it stopped on."""
-    pending: Action | None = None
-    """The agent's action awaiting the user's confirmation, as stored."""
-    metrics: Metrics | None = None
-    """The newest accumulated LLM metrics."""
     title: str | None = None
-    last_error: str | None = None
-    """The newest error observation's text."""
     approvals: Approvals | None = None
+    pending_record: EventRecord | None = None
+    """The agent's action awaiting the user's confirmation (:attr:`pending` is its model)."""
+    metrics_record: EventRecord | None = None
+    """The newest event carrying LLM metrics (:attr:`metrics` reads them)."""
+    error_record: EventRecord | None = None
+    """The newest error observation (:attr:`last_error` is its text)."""
     _state_id: int = field(default=-1, repr=False)
     _metrics_id: int = field(default=-1, repr=False)
 
@@ -48,26 +49,27 @@ class ConversationState:
         fresh = ConversationState()
         self.__dict__.update(fresh.__dict__)
 
-    def apply(self, event: Event) -> bool:
-        """Take what matters from one event; True when anything changed."""
-        event_id = event.id if event.id is not None else max(self._state_id, self._metrics_id) + 1
+    def apply(self, item: EventRecord | Event) -> bool:
+        """Take what matters from one event (a record: only its envelope is read, a model is built only for what
+        is shown later); True when anything changed."""
+        record = item if isinstance(item, EventRecord) else EventRecord.from_event(item)
+        event_id = record.id if record.id is not None else max(self._state_id, self._metrics_id) + 1
         changed = False
-        if isinstance(event, AgentStateChangedObservation) and event_id >= self._state_id:
-            self._state_id = event_id
-            changed = self._set_agent_state(event.agent_state, event.extras.reason)
-        # Not ``getattr``: this runs for every event of a replay, and a missing attribute goes through pydantic's
-        # ``__getattr__``, which raises (most events have no llm_metrics).
-        metrics = event.field_values.get("llm_metrics")
-        if isinstance(metrics, Metrics) and event_id >= self._metrics_id:
+        if not record.is_action and record.kind == _STATE_KIND and event_id >= self._state_id:
+            state = _agent_state(record.details.agent_state)
+            if state is not None:
+                self._state_id = event_id
+                changed = self._set_agent_state(state, record.details.reason or "")
+        if record.has_metrics and event_id >= self._metrics_id:
             self._metrics_id = event_id
-            self.metrics = metrics
+            self.metrics_record = record
             changed = True
-        if isinstance(event, Action):
-            changed = self._apply_action(event, event_id) or changed
-        elif isinstance(event, ErrorObservation):
-            self.last_error = event.content
+        if record.is_action:
+            changed = self._apply_action(record, event_id) or changed
+        elif record.kind == _ERROR_KIND:
+            self.error_record = record
             if self.agent_state is AgentState.ERROR and not self.reason:
-                self.reason = event.content
+                self.reason = self.last_error or ""
             changed = True
         return changed
 
@@ -78,14 +80,31 @@ class ConversationState:
         return False
 
     @property
+    def pending(self) -> Action | None:
+        event = self.pending_record.event if self.pending_record is not None else None
+        return event if isinstance(event, Action) else None
+
+    @property
+    def metrics(self) -> Metrics | None:
+        if self.metrics_record is None:
+            return None
+        metrics = self.metrics_record.event.field_values.get("llm_metrics")
+        return metrics if isinstance(metrics, Metrics) else None
+
+    @property
+    def last_error(self) -> str | None:
+        event = self.error_record.event if self.error_record is not None else None
+        return event.content if isinstance(event, ErrorObservation) else None
+
+    @property
     def awaiting_confirmation(self) -> bool:
         """An action is pending and the agent waits for the user's answer: confirm and reject mean something."""
-        return awaits_confirmation(self.agent_state) and self.pending is not None
+        return awaits_confirmation(self.agent_state) and self.pending_record is not None
 
     def _set_agent_state(self, state: AgentState, reason: str) -> bool:
         changed = state is not self.agent_state or reason != self.reason
-        if state is not AgentState.AWAITING_USER_CONFIRMATION and self.pending is not None:
-            self.pending = None
+        if state is not AgentState.AWAITING_USER_CONFIRMATION and self.pending_record is not None:
+            self.pending_record = None
             changed = True
         if state is AgentState.AWAITING_USER_CONFIRMATION and self.approvals is None:
             self.approvals = Approvals.ASK
@@ -93,21 +112,32 @@ class ConversationState:
         self.reason = reason
         return changed
 
-    def _apply_action(self, action: Action, event_id: int) -> bool:
-        confirmation = action.args.field_values.get("confirmation_state")
-        awaited = confirmation is ActionConfirmationStatus.AWAITING_CONFIRMATION or (
+    def _apply_action(self, record: EventRecord, event_id: int) -> bool:
+        confirmation = record.details.confirmation_state
+        awaited = confirmation == _AWAITING or (
             # Only run/run_ipython args carry confirmation_state on the wire (§2.4): for the other kinds, the agent
             # action stored right after the awaiting_user_confirmation state is the one awaited.
             confirmation is None
-            and action.source is EventSource.AGENT
+            and record.source is EventSource.AGENT
             and event_id > self._state_id
             and self.agent_state is AgentState.AWAITING_USER_CONFIRMATION
-            and self.pending is None
+            and self.pending_record is None
         )
         if awaited:
-            self.pending = action
+            self.pending_record = record
             return True
-        if confirmation is not None and self.pending is not None and event_id > (self.pending.id or -1):
-            self.pending = None
+        pending = self.pending_record
+        if confirmation is not None and pending is not None and event_id > (pending.id or -1):
+            self.pending_record = None
             return True
         return False
+
+
+_STATE_KIND = "agent_state_changed"
+_ERROR_KIND = "error"
+_AWAITING = ActionConfirmationStatus.AWAITING_CONFIRMATION.value
+_STATES = {state.value: state for state in AgentState}
+
+
+def _agent_state(value: str | None) -> AgentState | None:
+    return _STATES.get(value) if value is not None else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ohtui.config import LLMSettings
 from ohtui.server.auth import new_session_key, served_key_problem
 from ohtui.server.conversations import ConversationManager
 from ohtui.server.limits import DEFAULT_MAX_ACTION_BYTES, MAX_ACTION_BYTES_CEILING, incoming_message_limit
@@ -86,37 +87,13 @@ class OhtuiServer:
     async def start(self) -> tuple[str, str]:
         """Bind and serve; returns ``(url, key)``."""
         config = self.config
-        key = config.key or new_session_key()
-        problem = served_key_problem(key)
-        if problem is not None:
-            raise ServerError(f"{problem}: use a random key (ohtui makes one when none is given)")
-        if not 0 < config.max_payload <= MAX_ACTION_BYTES_CEILING:
-            raise ServerError(
-                f"the largest action must be between 1 and {MAX_ACTION_BYTES_CEILING} bytes, so that every stored "
-                f"event fits in one socket message (got {config.max_payload})"
-            )
+        key = _checked(config)
         self.key = key
         if self._db is None:
             db_path = config.db_path or (config.data_dir / "ohtui.db" if config.data_dir else None)
             clock = config.clock
             self._db = await asyncio.to_thread(lambda: Database(db_path, clock=clock) if clock else Database(db_path))
-        origins = list(config.allowed_origins)
-        incoming_limit = incoming_message_limit(config.max_payload)
-        sio = OhtuiSocketServer(
-            async_mode="aiohttp",
-            # Origins are checked by RequestGuard for every request; Engine.IO only adds CORS answers for the ones
-            # allowed, never with credentials (an empty list turns its own handling off).
-            cors_allowed_origins="*" if "*" in origins else origins,
-            cors_credentials=False,
-            ping_interval=config.ping_interval,
-            ping_timeout=config.ping_timeout,
-            # The largest message read from a client (aiohttp enforces it while reading, before buffering it);
-            # ohtui's own action limit is lower, so a too-large action gets an error frame, not a dropped socket.
-            max_http_buffer_size=incoming_limit,
-            logger=False,
-            engineio_logger=False,
-        )
-        self.sio = sio
+        sio = self.sio = _socket_server(config)
         self.manager = ConversationManager(
             self._db,
             self._emit,
@@ -138,9 +115,17 @@ class OhtuiServer:
         guard = RequestGuard(
             bind_host=config.host, allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts
         )
-        app = web.Application(middlewares=[guard.middleware, rest.middleware], client_max_size=incoming_limit)
+        app = web.Application(
+            middlewares=[guard.middleware, rest.middleware], client_max_size=incoming_message_limit(config.max_payload)
+        )
         app.add_routes(rest.routes())
         sio.attach(app, socketio_path="socket.io")
+        self._url = await self._listen(app)
+        log.info("serving on %s", self._url)
+        return self._url, key
+
+    async def _listen(self, app: web.Application) -> str:
+        config = self.config
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.host, config.port)
@@ -151,9 +136,12 @@ class OhtuiServer:
             raise ServerError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from None
         self._runner = runner
         host, port = _bound_address(runner, config.host)
-        self._url = f"http://{host}:{port}"
-        log.info("serving on %s", self._url)
-        return self._url, key
+        return f"http://{host}:{port}"
+
+    def use_llm_settings(self, llm: LLMSettings) -> None:
+        """The LLM agent of conversations started from now on uses ``llm`` (running ones keep theirs)."""
+        if self.manager is not None:
+            self.manager.update_agent_options("llm", settings=llm)
 
     async def _emit(self, name: str, data_json: str, eio_sids: list[str]) -> None:
         if self.sio is not None and eio_sids:
@@ -189,6 +177,38 @@ class OhtuiServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _checked(config: ServerConfig) -> str:
+    """The key to serve with (a new random one when none is given), once the configuration is known to be safe."""
+    key = config.key or new_session_key()
+    problem = served_key_problem(key)
+    if problem is not None:
+        raise ServerError(f"{problem}: use a random key (ohtui makes one when none is given)")
+    if not 0 < config.max_payload <= MAX_ACTION_BYTES_CEILING:
+        raise ServerError(
+            f"the largest action must be between 1 and {MAX_ACTION_BYTES_CEILING} bytes, so that every stored "
+            f"event fits in one socket message (got {config.max_payload})"
+        )
+    return key
+
+
+def _socket_server(config: ServerConfig) -> OhtuiSocketServer:
+    origins = list(config.allowed_origins)
+    return OhtuiSocketServer(
+        async_mode="aiohttp",
+        # Origins are checked by RequestGuard for every request; Engine.IO only adds CORS answers for the ones
+        # allowed, never with credentials (an empty list turns its own handling off).
+        cors_allowed_origins="*" if "*" in origins else origins,
+        cors_credentials=False,
+        ping_interval=config.ping_interval,
+        ping_timeout=config.ping_timeout,
+        # The largest message read from a client (aiohttp enforces it while reading, before buffering it); ohtui's
+        # own action limit is lower, so a too-large action gets an error frame, not a dropped socket.
+        max_http_buffer_size=incoming_message_limit(config.max_payload),
+        logger=False,
+        engineio_logger=False,
+    )
 
 
 def _bound_address(runner: web.AppRunner, host: str) -> tuple[str, int]:

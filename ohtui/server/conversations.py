@@ -10,7 +10,8 @@ from typing import Any
 
 from ohtui.agent.controller import AgentController
 from ohtui.agent.registry import AGENTS, create_agent
-from ohtui.protocol import Action, Event, MessageAction, StatusUpdate, event_to_json
+from ohtui.protocol import Action, Event, MessageAction, StatusUpdate
+from ohtui.protocol.record import EventRecord
 from ohtui.server.forwarding import Oversized, live_text
 from ohtui.store import ConversationInfo, Database, EventStore
 
@@ -55,7 +56,7 @@ class Conversation:
     last_status: StatusUpdate | None = None
     titled: bool = False
     """Whether the conversation has a title (checked once: reading its metadata counts its events)."""
-    _emits: asyncio.Queue[Event | StatusUpdate] = field(default_factory=asyncio.Queue)
+    _emits: asyncio.Queue[EventRecord | StatusUpdate] = field(default_factory=asyncio.Queue)
     _sender: asyncio.Task[None] | None = None
     _actions: asyncio.Lock = field(default_factory=asyncio.Lock)
     _state_write: asyncio.TimerHandle | None = None
@@ -172,9 +173,9 @@ class ConversationManager:
         await controller.start()
         return conversation
 
-    def _forward(self, conversation: Conversation, event: Event) -> None:
+    def _forward(self, conversation: Conversation, record: EventRecord) -> None:
         """Store subscriber (sync, so order is the store's): queue the event for the rooms."""
-        conversation._emits.put_nowait(event)
+        conversation._emits.put_nowait(record)
 
     def _on_status(self, conversation: Conversation, status: StatusUpdate) -> None:
         conversation.last_status = status
@@ -216,26 +217,32 @@ class ConversationManager:
                     continue
                 if item.id is not None:
                     conversation.processed_upto = max(conversation.processed_upto, item.id)
-                if not stock_sids and not full_sids:
-                    continue
-                text = event_to_json(item)
-                if not self.oversized.fits(text):
-                    marker = self.oversized.marker(conversation.conversation_id, item.id or 0, item.kind, text)
-                    if full_sids:
-                        await self._emit("oh_event", marker, full_sids)
-                    continue
-                stock = live_text(item, text) if stock_sids else None
-                if stock == text:  # the same frame for both rooms: encoded and sent once
-                    await self._emit("oh_event", text, stock_sids + full_sids)
-                    continue
-                if stock is not None:
-                    await self._emit("oh_event", stock, stock_sids)
-                if full_sids:
-                    await self._emit("oh_event", text, full_sids)
+                if stock_sids or full_sids:
+                    await self._send_event(conversation, item, stock_sids, full_sids)
             except Exception:
                 log.exception("emit to %s failed", conversation.room)
             finally:
                 conversation._emits.task_done()
+
+    async def _send_event(
+        self, conversation: Conversation, record: EventRecord, stock_sids: list[str], full_sids: list[str]
+    ) -> None:
+        """One stored event to both rooms: its stored text as it is (no second encoding), rewritten for stock
+        clients where §1.5 says so, and a marker in its place where it is too large for a frame."""
+        text = record.json
+        if not self.oversized.fits(text):
+            marker = self.oversized.marker(conversation.conversation_id, record.id or 0, record.kind, text)
+            if full_sids:
+                await self._emit("oh_event", marker, full_sids)
+            return
+        stock = live_text(record.event, text) if stock_sids else None
+        if stock == text:  # the same frame for both rooms: sent once
+            await self._emit("oh_event", text, stock_sids + full_sids)
+            return
+        if stock is not None:
+            await self._emit("oh_event", stock, stock_sids)
+        if full_sids:
+            await self._emit("oh_event", text, full_sids)
 
     async def flush(self, conversation: Conversation) -> None:
         """Wait until every queued live payload has been handed to the socket layer."""

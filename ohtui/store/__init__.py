@@ -5,8 +5,9 @@ Imports only ``ohtui.protocol`` and ``ohtui.config``. See ohtui/store/README.md 
 
 from ohtui.store.conversations import ConversationInfo, ConversationNotFoundError, ConversationStore
 from ohtui.store.errors import EventNotFoundError, StoreError
-from ohtui.store.events import EventStore, InsertResult, StoredRow
+from ohtui.store.events import EventStore, InsertResult
 from ohtui.store.filters import EventFilter
+from ohtui.store.reading import StoredRow
 from ohtui.store.secrets import SECRET_MASK
 from ohtui.store.sqlite import DATABASE_NAME, Database
 

@@ -12,7 +12,8 @@ from typing import Any
 from ohtui.protocol import Event, event_to_json
 from ohtui.store.connection import Connections
 from ohtui.store.errors import StoreError
-from ohtui.store.events import key_range, utc_now
+from ohtui.store.events import utc_now
+from ohtui.store.reading import key_range
 from ohtui.store.rows import event_row, insert_rows
 from ohtui.store.schema import ID_BITS, MAX_CONVERSATION_PK, MAX_EVENT_ID
 

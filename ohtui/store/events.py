@@ -12,55 +12,43 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain, islice
-from typing import NamedTuple
 
 from ohtui.protocol import Event, EventSource, ProtocolError, event_to_json, stored_event_from_json
+from ohtui.protocol.record import EventRecord
 from ohtui.store.clock import wire_clock
 from ohtui.store.connection import Connections
 from ohtui.store.errors import EventNotFoundError, StoreError
 from ohtui.store.filters import EventFilter, sql_conditions
-from ohtui.store.rows import INSERT_SQL, Row, insert_rows, key, row_of, source_text, stamped_rows
-from ohtui.store.schema import ID_BITS, MAX_CONVERSATION_PK, MAX_EVENT_ID
+from ohtui.store.mirror import InsertResult, new_rows, stored_keys
+from ohtui.store.mirror import checked_id as _checked_id
+from ohtui.store.reading import (
+    FIRST_CHUNK as _FIRST_CHUNK,
+)
+from ohtui.store.reading import (
+    MAX_CHUNK as _MAX_CHUNK,
+)
+from ohtui.store.reading import (
+    StoredRow,
+    key_range,
+    missing_ranges,
+    newest_record,
+    records_by_id,
+    records_in,
+    rows_in,
+)
+from ohtui.store.rows import INSERT_SQL, Row, insert_rows, key, stamped_rows
+from ohtui.store.schema import MAX_CONVERSATION_PK, MAX_EVENT_ID
 from ohtui.store.secrets import SecretMasker
 from ohtui.store.subscribers import Callback, Subscribers
 
 _BUMP_SQL = "UPDATE conversations SET updated_at = ? WHERE pk = ?"
 # An append marks its conversation as updated at most this often, so a busy stream costs one extra UPDATE a second.
 _BUMP_INTERVAL = 1.0
-_FIRST_CHUNK = 64
 # The last events this store appended, kept parsed: an agent step reads the end of its conversation back (the echo
 # agent looks for the last user message; the controller for what it just stored), and a server appends there.
 _RECENT = 32
-_MAX_CHUNK = 1024
-# insert_many looks for the batch's ids already stored with one range read when the ids are about contiguous (a
-# replay), else with lookups of the ids themselves, this many to a query.
-_SPAN_SLACK = 1024
-_LOOKUP_CHUNK = 500
-
-
-class StoredRow(NamedTuple):
-    """One stored event as ``search_raw`` reads it: id, type (``action``/``observation`` value), and JSON text."""
-
-    id: int
-    kind: str
-    is_action: bool
-    json: str
-
-
-@dataclass(frozen=True)
-class InsertResult:
-    """What ``insert`` did. ``gap_from`` is the id that was expected next when the event's id jumped past it."""
-
-    inserted: bool
-    duplicate: bool
-    gap_from: int | None = None
-
-
-_DUPLICATE = InsertResult(inserted=False, duplicate=True)
-_INSERTED = InsertResult(inserted=True, duplicate=False)
 
 
 def utc_now() -> str:
@@ -144,7 +132,9 @@ class EventStore:
             if recent and recent[-1].id != first - 1:
                 recent.clear()
             recent.extend(stored)
-            deliver = self._subscribers.enqueue(stored)
+            deliver = self._subscribers.enqueue(
+                [EventRecord.from_event(event, row[-1]) for event, row in zip(stored, rows, strict=True)]
+            )
         Subscribers.drain(deliver)
         return stored
 
@@ -185,17 +175,31 @@ class EventStore:
         batch = list(events)
         if texts is not None and len(texts) != len(batch):
             raise ValueError(f"{len(texts)} texts for {len(batch)} events")
-        ids: list[int] = []
-        for event in batch:
-            event_id = event.id
-            if event_id is None:
-                raise ValueError("insert needs an event with an id (the server's); append assigns new ids")
-            if event_id < 0:
-                raise ValueError(f"event id must be >= 0, got {event_id}")
-            if event_id > MAX_EVENT_ID:
-                raise ValueError(f"event id must be between 0 and {MAX_EVENT_ID}, got {event_id}")
-            ids.append(event_id)
-        if not batch:
+        given = texts if texts is not None and not self._secrets else [None] * len(batch)
+        mask = self._secrets.mask if self._secrets else None
+        records = []
+        for event, known in zip(batch, given, strict=True):
+            _checked_id(event.id)
+            text = known if known is not None else event_to_json(event)
+            if mask is not None:
+                event, text = mask(event, text)
+            records.append(EventRecord.from_event(event, text))
+        return self._insert(records)
+
+    def insert_records(self, records: Sequence[EventRecord]) -> list[InsertResult]:
+        """``insert_many`` for events as a server sent them (their JSON text, the envelope read, the model not built):
+        stored as sent, with the columns from the envelope. Subscribers get the new records in batch order.
+
+        Secrets, when registered, need the model (masking rewrites fields): those records are parsed first."""
+        if self._secrets:
+            return self.insert_many([record.event for record in records], [record.text for record in records])
+        return self._insert(records)
+
+    def _insert(self, records: Sequence[EventRecord]) -> list[InsertResult]:
+        """Store records that have their ids, in one transaction: a duplicate is skipped, a jump past the next
+        expected id is stored and reported (``gap_from``)."""
+        ids = [_checked_id(record.id) for record in records]
+        if not ids:
             return []
         conns = self._conns
         with conns.lock:
@@ -206,8 +210,8 @@ class EventStore:
                 now = time.monotonic()
                 with conns.transaction():
                     # Under the write lock: what the query finds stored stays all that is stored until the commit.
-                    present = self._stored_keys(conn, pk, ids)
-                    results, inserted, rows, expected = self._mirror(pk, batch, texts, ids, present, expected)
+                    present = stored_keys(conn, pk, ids)
+                    results, inserted, rows, expected = new_rows(pk, records, ids, present, expected)
                     insert_rows(conn, rows)
                     bump = bool(rows) and now - self._bumped_at >= _BUMP_INTERVAL
                     if bump:
@@ -217,59 +221,11 @@ class EventStore:
             self._next_id = expected
             if bump:
                 self._bumped_at = now
+            if inserted:
+                self._recent.clear()  # it holds the events this process appended, in id order
             deliver = self._subscribers.enqueue(inserted)
         Subscribers.drain(deliver)
         return results
-
-    def _stored_keys(self, conn: sqlite3.Connection, pk: int, ids: list[int]) -> set[int]:
-        """The keys of the ids that are stored already: one range read when the ids are about contiguous (a replay,
-        whose range holds at most a little more than the batch), else lookups of the ids themselves."""
-        base = pk << ID_BITS
-        low, high = min(ids), max(ids)
-        if high - low < len(ids) + _SPAN_SLACK:
-            found = conn.execute(_KEYS_SQL, (base + low, base + high)).fetchall()
-        else:
-            found = []
-            for start in range(0, len(ids), _LOOKUP_CHUNK):
-                part = [base + event_id for event_id in ids[start : start + _LOOKUP_CHUNK]]
-                sql = f"SELECT key FROM events WHERE key IN ({', '.join('?' * len(part))})"
-                found += conn.execute(sql, part).fetchall()
-        return {row[0] for row in found}
-
-    def _mirror(
-        self,
-        pk: int,
-        batch: list[Event],
-        texts: Sequence[str | None] | None,
-        ids: list[int],
-        present: set[int],
-        expected: int,
-    ) -> tuple[list[InsertResult], list[Event], list[Row], int]:
-        """What ``insert_many`` stores: per event its result, the new events (masked), their rows, and the id
-        expected next afterwards. Duplicates (stored already, or twice in the batch) cost a set lookup."""
-        base = pk << ID_BITS
-        mask = self._secrets.mask if self._secrets else None
-        results: list[InsertResult] = []
-        inserted: list[Event] = []
-        rows: list[Row] = []
-        given = texts if texts is not None and mask is None else [None] * len(batch)
-        for event, event_id, known in zip(batch, ids, given, strict=True):
-            row_key = base + event_id
-            if row_key in present:
-                results.append(_DUPLICATE)
-                continue
-            present.add(row_key)
-            text = known if known is not None else event_to_json(event)
-            if mask is not None:
-                event, text = mask(event, text)
-            rows.append(row_of(row_key, event, source_text(event.source), event.timestamp, text))
-            inserted.append(event)
-            if event_id > expected:
-                results.append(InsertResult(inserted=True, duplicate=False, gap_from=expected))
-            else:
-                results.append(_INSERTED)
-            expected = max(expected, event_id + 1)
-        return results, inserted, rows, expected
 
     def _create_pk(self, conn: sqlite3.Connection) -> int:
         """The conversation's key, creating its row on first write (appending is how a server starts one)."""
@@ -420,45 +376,36 @@ class EventStore:
         """Stored events in ascending id order as they are stored (the JSON text, unparsed), with the columns that
         replay rules look at. What a server sends history from: no parse and no re-serialization per event."""
         pk = self._read_pk()
-        if pk is None:
-            return
-        if end_id is None:
-            end_id = self.latest_id()
-        low, high = key_range(pk, start_id, end_id)
-        chunk = _FIRST_CHUNK
-        while low <= high:
-            rows = self._conns.read(_RAW_SQL, (low, high, chunk))
-            for row_key, kind, is_action, text in rows:
-                yield StoredRow(row_key & MAX_EVENT_ID, kind, bool(is_action), text)
-            if len(rows) < chunk:
-                return
-            low = rows[-1][0] + 1
-            chunk = min(chunk * 2, _MAX_CHUNK)
+        if pk is not None:
+            yield from rows_in(self._conns, pk, start_id, self.latest_id() if end_id is None else end_id)
+
+    def records(
+        self, start_id: int = 0, end_id: int | None = None, *, with_text: bool = False
+    ) -> Iterator[EventRecord]:
+        """Stored events as records, ascending by id. Without text, from the columns alone (no JSON is read: what a
+        viewer needs to place and label rows); with it, each record's envelope is read from its text."""
+        pk = self._read_pk()
+        if pk is not None:
+            end = self.latest_id() if end_id is None else end_id
+            yield from records_in(self._conns, pk, start_id, end, with_text=with_text)
+
+    def newest_record(
+        self, upto: int, *, kind: str | None = None, is_action: bool | None = None, metrics: bool = False
+    ) -> EventRecord | None:
+        """The newest stored record (with its text) at or before ``upto`` of this kind, or carrying LLM metrics."""
+        pk = self._read_pk()
+        return None if pk is None else newest_record(self._conns, pk, upto, kind, is_action, metrics)
+
+    def records_by_id(self, ids: Iterable[int]) -> list[EventRecord]:
+        """The stored records (with their text) of these ids, in id order; ids not stored are left out."""
+        pk = self._read_pk()
+        return [] if pk is None else records_by_id(self._conns, pk, ids)
 
     def missing_ranges(self, start_id: int = 0, end_id: int | None = None) -> list[tuple[int, int]]:
         """Inclusive ``(first, last)`` ranges of ids in ``start_id..end_id`` that are not stored (end_id None: the
         latest stored). What a mirror has to fetch to be complete."""
-        if end_id is None:
-            end_id = self.latest_id()
-        start_id = max(start_id, 0)
-        if end_id < start_id:
-            return []
-        pk = self._read_pk()
-        if pk is None:
-            return [(start_id, end_id)]
-        bounds = key_range(pk, start_id, end_id)
-        low, high, present = self._conns.read(_SPAN_SQL, bounds)[0]
-        if present == 0:
-            return [(start_id, end_id)]
-        if present == end_id - start_id + 1:
-            return []
-        low &= MAX_EVENT_ID
-        high &= MAX_EVENT_ID
-        holes = [(start_id, low - 1)] if low > start_id else []
-        holes += [((a & MAX_EVENT_ID) + 1, (b & MAX_EVENT_ID) - 1) for a, b in self._conns.read(_HOLES_SQL, bounds)]
-        if high < end_id:
-            holes.append((high + 1, end_id))
-        return holes
+        end = self.latest_id() if end_id is None else end_id
+        return missing_ranges(self._conns, self._read_pk(), max(start_id, 0), end)
 
     # -- subscribers and secrets -----------------------------------------------------------------------------------
 
@@ -475,20 +422,7 @@ class EventStore:
         self._secrets.add(*secrets)
 
 
-def key_range(pk: int, start_id: int = 0, end_id: int = MAX_EVENT_ID) -> tuple[int, int]:
-    """Inclusive key bounds of ids ``start_id..end_id`` of a conversation (clamped to the ids that can exist)."""
-    base = pk << ID_BITS
-    return base + max(start_id, 0), base + min(end_id, MAX_EVENT_ID)
-
-
 _GET_SQL = "SELECT json FROM events WHERE key = ?"
-_KEYS_SQL = "SELECT key FROM events WHERE key BETWEEN ? AND ?"
 _HAS_SQL = "SELECT 1 FROM events WHERE key = ?"
 _MAX_SQL = "SELECT max(key) FROM events WHERE key BETWEEN ? AND ?"
-_RAW_SQL = "SELECT key, kind, is_action, json FROM events WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ?"
 _COUNT_SQL = "SELECT count(*) FROM events WHERE key BETWEEN ? AND ?"
-_SPAN_SQL = "SELECT min(key), max(key), count(*) FROM events WHERE key BETWEEN ? AND ?"
-_HOLES_SQL = (
-    "SELECT key, next FROM (SELECT key, lead(key) OVER (ORDER BY key) AS next FROM events"
-    " WHERE key BETWEEN ? AND ?) WHERE next > key + 1"
-)

@@ -14,21 +14,24 @@ from typing import Any
 
 from ohtui.protocol import Event, EventSource, OpaqueEvent, event_to_json
 from ohtui.protocol.fast import copy_with_values
+from ohtui.protocol.record import EventRecord
 from ohtui.store.schema import ID_BITS, MAX_EVENT_ID
 
-Row = tuple[int, str, int, str | None, str | None, int, str]
-"""``(key, kind, is_action, source, timestamp, hidden, json)``, the columns of ``INSERT_SQL`` in order."""
+Row = tuple[int, str, int, str | None, str | None, int, int | None, str]
+"""``(key, kind, is_action, source, timestamp, hidden, cause, json)``, the columns of ``INSERT_SQL`` in order."""
 
 Mask = Callable[[Event, str], tuple[Event, str]]
 """Secret masking: an event and its JSON in, the same or masked ones out (``SecretMasker.mask``)."""
 
-INSERT_SQL = "INSERT INTO events (key, kind, is_action, source, timestamp, hidden, json) VALUES (?, ?, ?, ?, ?, ?, ?)"
+INSERT_SQL = (
+    "INSERT INTO events (key, kind, is_action, source, timestamp, hidden, cause, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 # sqlite3's executemany resets and re-binds its statement for every row, about a fifth of SQLite's cost of a row
-# here; one statement with many VALUES tuples pays that once per chunk. 100 rows is 700 parameters, far below every
+# here; one statement with many VALUES tuples pays that once per chunk. 100 rows is 800 parameters, far below every
 # SQLite build's limit (999 before 3.32), and bigger chunks gain nothing measurable.
 _CHUNK = 100
-_CHUNK_SQL = INSERT_SQL + ", (?, ?, ?, ?, ?, ?, ?)" * (_CHUNK - 1)
+_CHUNK_SQL = INSERT_SQL + ", (?, ?, ?, ?, ?, ?, ?, ?)" * (_CHUNK - 1)
 
 _SOURCE_TEXT: dict[EventSource | None, str | None] = {source: source.value for source in EventSource}
 _SOURCE_TEXT[None] = None
@@ -79,7 +82,8 @@ def stamped_rows(
         else:
             kind, is_action = type_columns(copy)
         row_source = fixed_source if fixed_source is not None else _SOURCE_TEXT[values["source"]]
-        rows.append((first_key + offset, kind, is_action, row_source, timestamp, 1 if copy.hidden else 0, text))
+        hidden = 1 if copy.hidden else 0
+        rows.append((first_key + offset, kind, is_action, row_source, timestamp, hidden, values.get("cause"), text))
         stored.append(copy)
     return stored, rows
 
@@ -103,7 +107,23 @@ def row_of(row_key: int, event: Event, source: str | None, timestamp: str | None
     """The row of ``event`` stored as ``text``, when the caller knows its key, source text and timestamp already.
     ``hidden`` is the property :class:`~ohtui.store.filters.EventFilter` reads, so SQL and Python agree on it."""
     kind, is_action = type_columns(event)
-    return (row_key, kind, is_action, source, timestamp, 1 if event.hidden else 0, text)
+    return (row_key, kind, is_action, source, timestamp, 1 if event.hidden else 0, event.cause, text)
+
+
+def record_row(row_key: int, record: EventRecord, text: str) -> Row:
+    """The row of a record stored as ``text``, from its envelope (the model is not built)."""
+    envelope = record.envelope
+    source = envelope.source
+    return (
+        row_key,
+        record.kind,
+        1 if envelope.action is not None else 0,
+        source.value if source is not None else None,
+        envelope.timestamp,
+        1 if record.details.hidden else 0,
+        envelope.cause,
+        text,
+    )
 
 
 def event_row(pk: int, event: Event, text: str) -> Row:

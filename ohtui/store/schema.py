@@ -100,8 +100,18 @@ def _events_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE events_v2 RENAME TO events")
 
 
+def _events_cause_v3(conn: sqlite3.Connection) -> None:
+    """``cause`` back as a column: a viewer opening a long conversation groups and shows its rows from the columns
+    alone (no JSON read, no parse), and observations are grouped under their action by it. Filled in from the JSON
+    of the rows already stored."""
+    conn.execute("ALTER TABLE events ADD COLUMN cause INTEGER")
+    conn.execute(
+        "UPDATE events SET cause = json_extract(json, '$.cause') WHERE json_extract(json, '$.cause') IS NOT NULL"
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_create_v1, _events_v2]
+MIGRATIONS: list[Migration] = [_create_v1, _events_v2, _events_cause_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _WHAT_TO_DO = "ohtui has not modified it; move it aside or choose another data directory (--data-dir or OHTUI_DATA_DIR)"

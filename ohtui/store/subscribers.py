@@ -23,11 +23,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ohtui.protocol import Event
+from ohtui.protocol.record import EventRecord
 
 logger = logging.getLogger("ohtui.store")
 
-Callback = Callable[[Event], Any]
+Callback = Callable[[EventRecord], Any]
+"""Called with each stored event's record (its model is there already for appends; see ``EventRecord.event``)."""
 
 
 def _is_async(callback: Callback) -> bool:
@@ -43,13 +44,13 @@ class _Subscriber:
         self.callback = callback
         self.active = True
 
-    def enqueue(self, events: Sequence[Event]) -> None:
+    def enqueue(self, events: Sequence[EventRecord]) -> None:
         raise NotImplementedError
 
     def drain(self) -> None:
         """Deliver what is queued, if no one else is doing so. A no-op for async subscribers."""
 
-    def _failed(self, event: Event) -> None:
+    def _failed(self, event: EventRecord) -> None:
         logger.exception("subscriber %r failed on event %s; delivery goes on", self.subscriber_id, event.id)
 
 
@@ -57,10 +58,10 @@ class _SyncSubscriber(_Subscriber):
     def __init__(self, subscriber_id: str, callback: Callback) -> None:
         super().__init__(subscriber_id, callback)
         self._mutex = threading.Lock()
-        self._pending: deque[Event] = deque()
+        self._pending: deque[EventRecord] = deque()
         self._draining = False
 
-    def enqueue(self, events: Sequence[Event]) -> None:
+    def enqueue(self, events: Sequence[EventRecord]) -> None:
         with self._mutex:
             self._pending.extend(events)
 
@@ -78,7 +79,7 @@ class _SyncSubscriber(_Subscriber):
                         self._draining = False
                         return
                     # Everything queued at once: one lock round per batch, not per event (a replay stores
-                    # hundreds per transaction). Events queued meanwhile wait for the next round, still in order.
+                    # hundreds per transaction). EventRecords queued meanwhile wait for the next round, still in order.
                     chunk = list(self._pending)
                     self._pending.clear()
                 for event in chunk:
@@ -90,7 +91,7 @@ class _SyncSubscriber(_Subscriber):
                 self._draining = False
             raise
 
-    def _call(self, event: Event) -> None:
+    def _call(self, event: EventRecord) -> None:
         try:
             result = self.callback(event)
             if result is not None and inspect.isawaitable(result):
@@ -110,10 +111,10 @@ class _AsyncSubscriber(_Subscriber):
     def __init__(self, subscriber_id: str, callback: Callback, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(subscriber_id, callback)
         self.loop = loop
-        self._pending: deque[Event] = deque()  # touched only on the loop's thread
+        self._pending: deque[EventRecord] = deque()  # touched only on the loop's thread
         self._runner: asyncio.Task[None] | None = None
 
-    def enqueue(self, events: Sequence[Event]) -> None:
+    def enqueue(self, events: Sequence[EventRecord]) -> None:
         try:
             self.loop.call_soon_threadsafe(self._arrive, events)
         except RuntimeError:
@@ -122,7 +123,7 @@ class _AsyncSubscriber(_Subscriber):
                 self.active = False
                 logger.warning("subscriber %r: its event loop is closed; no longer delivering", self.subscriber_id)
 
-    def _arrive(self, events: Sequence[Event]) -> None:
+    def _arrive(self, events: Sequence[EventRecord]) -> None:
         if not self.active:
             return
         self._pending.extend(events)
@@ -186,7 +187,7 @@ class Subscribers:
     def __contains__(self, subscriber_id: str) -> bool:
         return subscriber_id in self._by_id
 
-    def enqueue(self, events: Sequence[Event]) -> tuple[_Subscriber, ...]:
+    def enqueue(self, events: Sequence[EventRecord]) -> tuple[_Subscriber, ...]:
         """Queue ``events`` (in id order) for everyone; call with the write lock held. Returns what to drain."""
         ordered = self._ordered
         if not events or not ordered:

@@ -1,18 +1,16 @@
 """The ohtui application: one screen with the event log, the agent and connection panes, and the chat input.
 
-Data flow (DESIGN.md): the :class:`Session` (client + local mirror) posts typed messages; the handlers here own
+Data flow (ARCHITECTURE.md): the :class:`Session` (client + local mirror) posts typed messages; the handlers here own
 every state change and hand data to widgets; widgets post user intents back as messages. No I/O in a widget.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from functools import partial, wraps
+from dataclasses import replace
+from functools import wraps
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,23 +21,21 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.theme import BUILTIN_THEMES
 
-from ohtui.client.backoff import BackoffPolicy
-from ohtui.client.outbox import SendOutcome
 from ohtui.client.rest import RestError
 from ohtui.client.status import ConnectionChanged, ConnectionState
-from ohtui.config import LLMSettings, Settings, SettingsError, cache_dir, config_path
-from ohtui.protocol import AgentState
-from ohtui.protocol.intents import always_allow, request_state, user_message
-from ohtui.protocol.rules import can_stop, pause_or_resume
+from ohtui.config import LLMSettings, Settings, SettingsError, config_path
+from ohtui.protocol import Action, AgentState
 from ohtui.protocol.state import ConversationState
-from ohtui.server import ServerConfig, ServerError
-from ohtui.tui.commands import OhtuiCommands, PaletteCommand
+from ohtui.server import ServerConfig
+from ohtui.tui.commands import OhtuiCommands, PaletteCommand, binding_commands, filter_commands
 from ohtui.tui.embedded import EmbeddedServer
+from ohtui.tui.intents import Intents
+from ohtui.tui.launch import Launcher, LaunchError, Target
 from ohtui.tui.messages import ConfirmRequested, RejectRequested, RetryRequested
 from ohtui.tui.screens.conversations import ConversationsScreen
 from ohtui.tui.screens.help import HelpScreen
 from ohtui.tui.screens.settings import SettingsScreen
-from ohtui.tui.search_bar import SearchBar, parse_filter
+from ohtui.tui.search_bar import SearchBar, filter_notice, parse_filter, search_notice
 from ohtui.tui.session import (
     ConnectionStatusChanged,
     ConversationOpened,
@@ -59,18 +55,6 @@ def check_theme(name: str) -> None:
     from deep in the app's construction) names none and suggests registering one."""
     if name not in BUILTIN_THEMES:
         raise SettingsError(f"unknown theme {name!r}; known themes: {', '.join(sorted(BUILTIN_THEMES))}")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the UI connects. ``url=None`` means the embedded server (started by the app, stopped on exit)."""
-
-    url: str | None = None
-    key: str | None = None
-    conversation_id: str | None = None
-    resume_latest: bool = False
-    display_url: str | None = None
-    """How the connection pane names the server (default: its URL)."""
 
 
 _Handler = Callable[[Any, Any], None]
@@ -130,20 +114,29 @@ class OhtuiApp(App[int]):
         super().__init__()
         self.target = target or Target()
         self.settings = settings or Settings()
-        self._server_config = server_config
-        self._mirror_dir = mirror_dir
         self._clock = clock
-        self._connection_options = {"clock": clock, **(connection_options or {})}
         self._notice = notice
-        self._scratch: tempfile.TemporaryDirectory[str] | None = None
-        self.embedded: EmbeddedServer | None = None
-        self.session: Session | None = None
-        self._shut_down = False
+        self.launcher = Launcher(
+            self.target,
+            self.settings,
+            server_config=server_config,
+            mirror_dir=mirror_dir,
+            connection_options={"clock": clock, **(connection_options or {})},
+        )
+        self.intents = Intents(lambda: self.conversation, lambda: self.session, self._notify_intent)
         self._changed: asyncio.Event | None = None
         check_theme(self.settings.theme)
         self.theme = self.settings.theme
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
+
+    @property
+    def session(self) -> Session | None:
+        return self.launcher.session
+
+    @property
+    def embedded(self) -> EmbeddedServer | None:
+        return self.launcher.embedded
 
     # -- layout ------------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -207,32 +200,14 @@ class OhtuiApp(App[int]):
     # -- start-up and shut-down --------------------------------------------------------------------------------
     @work(exclusive=True, group="session")
     async def _start(self) -> None:
-        settings = self.settings
-        url, key = self.target.url, self.target.key
-        if url is None:
-            config = self._server_config or ServerConfig(host=settings.host, port=settings.port)
-            self.embedded = EmbeddedServer(config)
-            try:
-                url, key = await self.embedded.start()
-            except (ServerError, OSError) as error:
-                self._fail(f"the embedded server did not start: {error}")
-                return
-        self.session = Session(
-            url,
-            key=key,
-            mirror_path=self._mirror_path(url),
-            post=self.post_message,
-            backoff=BackoffPolicy(
-                base=settings.backoff_base,
-                cap=settings.backoff_cap,
-                max_attempts=settings.max_attempts,
-                give_up_after=settings.give_up_after,
-            ),
-            connection_options=self._connection_options,
-        )
+        try:
+            session = await self.launcher.start(self.post_message)
+        except LaunchError as error:
+            self._fail(str(error))
+            return
         conversation_id = await self._choose_conversation()
         if conversation_id is not None:
-            await self.session.open(conversation_id)
+            await session.open(conversation_id)
 
     async def _choose_conversation(self) -> str | None:
         assert self.session is not None
@@ -259,29 +234,9 @@ class OhtuiApp(App[int]):
         )
         self.notify(message, severity="error", timeout=10)
 
-    def _mirror_path(self, url: str) -> Path:
-        """Remote servers: a persistent mirror per URL (a restart fetches only what is new). Embedded: throwaway."""
-        if self._mirror_dir is not None:
-            folder = self._mirror_dir
-        elif self.target.url is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="ohtui-mirror-")
-            folder = Path(self._scratch.name)
-        else:
-            folder = cache_dir() / "mirrors"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.db"
-
     async def shutdown(self) -> None:
         """Close the session and stop the embedded server (everything it holds is stored). Idempotent."""
-        if self._shut_down:
-            return
-        self._shut_down = True
-        if self.session is not None:
-            await self.session.close()
-        if self.embedded is not None:
-            await self.embedded.stop()
-        if self._scratch is not None:
-            self._scratch.cleanup()
+        await self.launcher.shutdown()
 
     async def action_quit(self) -> None:
         await self.shutdown()
@@ -295,8 +250,10 @@ class OhtuiApp(App[int]):
     @_while_running
     def _conversation_opened(self, message: ConversationOpened) -> None:
         self.call_after_refresh(self._touch)
-        self.event_log.clear()
-        self.conversation = ConversationState()
+        log = self.event_log
+        log.clear()
+        log.set_loader(message.store.records_by_id)  # the log keeps envelopes; it reads what it shows
+        self.conversation = message.state
         self.refresh_bindings()
         self.sub_title = message.conversation_id
 
@@ -304,12 +261,15 @@ class OhtuiApp(App[int]):
     @_while_running
     def _events_arrived(self, message: EventsArrived) -> None:
         self.call_after_refresh(self._touch)
-        self.event_log.add_events(message.events)
+        records = message.records
+        self.event_log.add_records(records)
+        if message.history:
+            return  # the state as of the history came with ConversationOpened
         conversation = self.conversation
         before = conversation.agent_state
         changed = False
-        for event in message.events:
-            changed = conversation.apply(event) or changed
+        for record in records:
+            changed = conversation.apply(record) or changed
         if changed:
             self.mutate_reactive(OhtuiApp.conversation)
         if conversation.agent_state is not before:
@@ -352,25 +312,14 @@ class OhtuiApp(App[int]):
     # -- user intents -------------------------------------------------------------------------------------------
     @on(ChatInput.Submitted)
     def _submitted(self, message: ChatInput.Submitted) -> None:
-        text = message.text.strip()
-        if text:
-            self._send_message(text)
+        self._send(self.intents.message(message.text), "message")
 
     @work(group="send")
-    async def _send_message(self, text: str) -> None:
-        if self.session is None:
-            self.notify("not connected yet", severity="warning")
-            return
-        self._report(await self.session.send(user_message(text)), "message")
+    async def _send(self, action: Action | None, what: str) -> None:
+        await self.intents.send(action, what)
 
-    @work(group="send")
-    async def _change_state(self, state: AgentState) -> None:
-        if self.session is not None:
-            self._report(await self.session.send(request_state(state)), state.value.replace("_", " "))
-
-    def _report(self, outcome: SendOutcome, what: str) -> None:
-        if not outcome.accepted:
-            self.notify(f"{what} not sent: {outcome.error}", severity="error", timeout=8)
+    def _notify_intent(self, text: str, severity: str) -> None:
+        self.notify(text, severity=severity, timeout=8 if severity == "error" else 3)  # type: ignore[arg-type]
 
     @property
     def agent_state(self) -> AgentState:
@@ -385,51 +334,27 @@ class OhtuiApp(App[int]):
 
     @on(ConfirmRequested)
     def _confirm_requested(self, message: ConfirmRequested) -> None:
-        if self._answers_pending(message.action_id):
-            self._change_state(AgentState.USER_CONFIRMED)
+        self._send(self.intents.confirm(message.action_id, checked=True), "confirmation")
 
     @on(RejectRequested)
     def _reject_requested(self, message: RejectRequested) -> None:
-        if self._answers_pending(message.action_id):
-            self._change_state(AgentState.USER_REJECTED)
-
-    def _answers_pending(self, action_id: int | None) -> bool:
-        """A confirmation answers the action the user saw: not another one that took its place meanwhile."""
-        pending = self.conversation.pending
-        return self.conversation.awaiting_confirmation and pending is not None and pending.id == action_id
+        self._send(self.intents.reject(message.action_id, checked=True), "rejection")
 
     def action_confirm(self) -> None:
-        if self.conversation.awaiting_confirmation:
-            self._change_state(AgentState.USER_CONFIRMED)
+        self._send(self.intents.confirm(), "confirmation")
 
     def action_reject(self) -> None:
-        if self.conversation.awaiting_confirmation:
-            self._change_state(AgentState.USER_REJECTED)
+        self._send(self.intents.reject(), "rejection")
 
     def action_always_allow(self) -> None:
         """Confirm this action and stop asking for the rest of the session (an ohtui extension of the V0 wire)."""
-        if self.conversation.awaiting_confirmation:
-            self._send_always_allow()
-
-    @work(group="send")
-    async def _send_always_allow(self) -> None:
-        if self.session is not None:
-            self._report(await self.session.send(always_allow()), "allow all")
+        self._send(self.intents.allow_all(), "allow all")
 
     def action_stop_agent(self) -> None:
-        if can_stop(self.agent_state):
-            self._change_state(AgentState.STOPPED)
-        else:
-            self.notify(f"nothing to stop (the agent is {self.agent_state.value.replace('_', ' ')})", timeout=3)
+        self._send(self.intents.stop(), "stop")
 
     def action_pause_resume(self) -> None:
-        target = pause_or_resume(self.agent_state)
-        if target is not None:
-            self._change_state(target)
-        else:
-            self.notify(
-                f"the agent is {self.agent_state.value.replace('_', ' ')}: nothing to pause or resume", timeout=3
-            )
+        self._send(self.intents.pause_or_resume(), "pause/resume")
 
     @on(RetryRequested)
     def action_retry(self) -> None:
@@ -460,16 +385,18 @@ class OhtuiApp(App[int]):
         log = self.event_log
         parsed = parse_filter(message.text)
         if parsed is not None:
-            kinds, sources = parsed
-            log.set_filter(kinds=kinds, sources=sources)
-            shown = " ".join(f"{k}:{','.join(sorted(v))}" for k, v in (("kind", kinds), ("source", sources)) if v)
-            self.notify(f"filter: {shown or 'all events'}", timeout=3)
+            log.set_filter(kinds=parsed[0], sources=parsed[1])
+            self.notify(filter_notice(*parsed), timeout=3)
         else:
             matches = log.search(message.text)
-            found = f"{matches} match" if matches == 1 else f"{matches} matches"
-            self.notify(f"{found} for {message.text!r} (n / N to move)", timeout=3)
+            if not log.searching:
+                self.notify(search_notice(message.text, matches), timeout=3)
         self._close_search()
         log.focus()
+
+    @on(EventLog.SearchFinished)
+    def _search_finished(self, message: EventLog.SearchFinished) -> None:
+        self.notify(search_notice(message.text, message.matches), timeout=3)
 
     @on(SearchBar.Closed)
     def _close_search(self) -> None:
@@ -492,39 +419,15 @@ class OhtuiApp(App[int]):
 
     # -- command palette ------------------------------------------------------------------------------------------
     def palette_commands(self) -> list[PaletteCommand]:
-        """Every app binding, plus commands without a key (filters)."""
-        commands: list[PaletteCommand] = []
-        seen: set[str] = set()
-        for binding in self.BINDINGS:
-            assert isinstance(binding, Binding)
-            if binding.action in seen:
-                continue
-            seen.add(binding.action)
-            keys = self.get_key_display(binding)
-            commands.append(PaletteCommand(binding.description, f"{keys} · {binding.id}", self._runner(binding.action)))
-        filters = [
-            ("Show all events", None, None),
-            ("Show only messages", {"message"}, None),
-            ("Show only commands and their output", {"run", "run_ipython"}, None),
-            ("Show only file edits", {"edit", "write", "read"}, None),
-            ("Show only the user's events", None, {"user"}),
+        """Every app binding, the log filters, and the commands without a key."""
+        bindings = [binding for binding in self.BINDINGS if isinstance(binding, Binding)]
+        return [
+            *binding_commands(bindings, self.get_key_display, self.run_action),
+            *filter_commands(lambda kinds, sources: self.event_log.set_filter(kinds=kinds, sources=sources)),
+            PaletteCommand("New conversation", "create and open", self._new_conversation),
+            PaletteCommand("Play the offline demo", "a recorded session, replayed (no LLM needed)", self._play_demo),
+            PaletteCommand("Settings: LLM model, endpoint, key", "saved to the settings file", self._llm_settings),
         ]
-        for name, kinds, sources in filters:
-            commands.append(PaletteCommand(f"Filter: {name}", "log filter", self._filter_runner(kinds, sources)))
-        commands.append(PaletteCommand("New conversation", "create and open", self._new_conversation))
-        commands.append(
-            PaletteCommand("Play the offline demo", "a recorded session, replayed (no LLM needed)", self._play_demo)
-        )
-        commands.append(
-            PaletteCommand("Settings: LLM model, endpoint, key", "saved to the settings file", self._llm_settings)
-        )
-        return commands
-
-    def _runner(self, action: str) -> Callable[[], object]:
-        return lambda: self.run_action(action)
-
-    def _filter_runner(self, kinds: set[str] | None, sources: set[str] | None) -> Callable[[], object]:
-        return lambda: self.event_log.set_filter(kinds=kinds, sources=sources)
 
     def _llm_settings(self) -> None:
         self._edit_llm_settings()
@@ -546,11 +449,8 @@ class OhtuiApp(App[int]):
         except SettingsError as error:
             self.notify(str(error), severity="error", timeout=10)
             return
-        llm = LLMSettings.from_env(
-            model=self.settings.llm_model, base_url=self.settings.llm_base_url, api_key=self.settings.llm_api_key
-        )
-        if self.embedded is not None and self.embedded.server.manager is not None:
-            self.embedded.call(partial(self.embedded.server.manager.update_agent_options, "llm", settings=llm))
+        llm = LLMSettings.from_settings(self.settings)
+        self.launcher.use_llm_settings(llm)
         advice = llm.problem or f"{llm.describe()}: new conversations use it (ctrl+o, n)"
         self.notify(f"saved. {advice}", severity="warning" if llm.problem else "information", timeout=8)
 

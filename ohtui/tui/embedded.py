@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from ohtui.config import LLMSettings
 from ohtui.server import OhtuiServer, ServerConfig
 from ohtui.server import loop as server_loop
 
@@ -34,6 +35,10 @@ class EmbeddedServer:
     def call(self, function: Callable[..., Any], *args: Any) -> None:
         """Call ``function(*args)`` on the server's loop (thread-safe)."""
         self._loop.call_soon_threadsafe(function, *args)
+
+    def use_llm_settings(self, llm: LLMSettings) -> None:
+        """Conversations started from now on use ``llm`` (thread-safe: applied on the server's loop)."""
+        self.call(self.server.use_llm_settings, llm)
 
     def start_blocking(self, timeout: float = 30.0) -> tuple[str, str | None]:
         """Start from synchronous code (scripts, tests that run the app on its own loop)."""

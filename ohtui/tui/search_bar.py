@@ -56,3 +56,13 @@ def parse_filter(text: str) -> tuple[set[str] | None, set[str] | None] | None:
         else:
             sources = chosen or None
     return kinds, sources
+
+
+def filter_notice(kinds: set[str] | None, sources: set[str] | None) -> str:
+    shown = " ".join(f"{k}:{','.join(sorted(v))}" for k, v in (("kind", kinds), ("source", sources)) if v)
+    return f"filter: {shown or 'all events'}"
+
+
+def search_notice(text: str, matches: int) -> str:
+    found = f"{matches} match" if matches == 1 else f"{matches} matches"
+    return f"{found} for {text!r} (n / N to move)"

@@ -5,7 +5,11 @@ with function calling. The pieces, each a module of this package:
 
 * settings — :class:`~ohtui.config.LLMSettings` (the config layer): model, endpoint, key and request knobs.
 * :class:`LLMAgent` — registered as ``"llm"``. Each step rebuilds the chat from the stored events
-  (:mod:`~ohtui.agent.llm.prompt`), asks the model through a :class:`~ohtui.agent.llm.client.ChatClient`
+  (:mod:`~ohtui.agent.llm.prompt`): the task, the latest summary and the turns since, read from the end of the
+  history (:mod:`~ohtui.agent.llm.context`), never the whole of it. When that would pass 3/4 of the model's context
+  window (:mod:`~ohtui.agent.llm.window`), the step is a ``condensation`` instead: one request for a summary of
+  the older turns (:mod:`~ohtui.agent.llm.condenser`), stored like any action, and the next step builds from it.
+  It asks the model through a :class:`~ohtui.agent.llm.client.ChatClient`
   (:mod:`~ohtui.agent.llm.openai_client` unless given another: streaming, retries, readable errors; the SDK is
   imported at the first request) and turns its answer into actions (:mod:`~ohtui.agent.llm.tools`). A response with
   several tool calls yields one action per step, in order, each with its ``tool_call_metadata``
@@ -28,18 +32,23 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ohtui.agent.base import Agent
 from ohtui.agent.llm.client import ChatClient, ClientFactory, Completion, TextDeltas
-from ohtui.agent.llm.prompt import PromptView, build_messages, tool_calls_of, whole_history
+from ohtui.agent.llm.condenser import Plan, plan
+from ohtui.agent.llm.context import Context, Recent
+from ohtui.agent.llm.prompt import build_messages, tool_calls_of
 from ohtui.agent.llm.tools import TOOLS, ToolCallError, action_from_tool_call, system_prompt
 from ohtui.agent.llm.usage import UsageMeter
+from ohtui.agent.llm.window import Budget, estimate_tokens, schema_tokens, text_tokens
 from ohtui.agent.signals import ActionError
 from ohtui.config import LLMSettings
 from ohtui.protocol import (
     Action,
+    CondensationAction,
     Event,
     EventSource,
     MessageAction,
@@ -64,6 +73,11 @@ NOT_CONFIGURED = (
 _EMPTY_RESPONSE = "(The model returned an empty response.)"
 
 
+@cache
+def _tools_tokens() -> int:
+    return schema_tokens(TOOLS)
+
+
 def openai_client(settings: LLMSettings, on_text_delta: TextDeltas | None) -> ChatClient:
     """The default :data:`~ohtui.agent.llm.client.ClientFactory`: the OpenAI SDK, imported now (it is slow to)."""
     from ohtui.agent.llm.openai_client import OpenAIChatClient
@@ -80,8 +94,7 @@ class LLMAgent(Agent):
     (default True), ``work_dir`` (named in the system prompt, and where :meth:`default_runtime` works when the
     server gives the conversation no runtime; default: the current directory), ``system_prompt`` (replaces ours),
     ``on_text_delta`` (called with streamed text as it arrives), ``client_factory`` (another provider: a
-    :data:`~ohtui.agent.llm.client.ClientFactory`; default :func:`openai_client`), ``view`` (which events a request
-    shows, and the summary of those it leaves out: the hook condensation replaces; default: the whole history).
+    :data:`~ohtui.agent.llm.client.ClientFactory`; default :func:`openai_client`).
     """
 
     name: ClassVar[str] = "llm"
@@ -95,21 +108,20 @@ class LLMAgent(Agent):
         system_prompt: str | None = None,
         on_text_delta: TextDeltas | None = None,
         client_factory: ClientFactory = openai_client,
-        view: Callable[[Sequence[Event]], PromptView] = whole_history,
         **overrides: Any,
     ) -> None:
         base = settings if settings is not None else LLMSettings.from_env()
         self.settings = base.replace(**overrides)
         self.confirmation_mode = confirmation_mode
         self.work_dir = os.path.abspath(work_dir) if work_dir else None
-        self.view = view
         self._custom_prompt = system_prompt
         self._on_text_delta = on_text_delta
         self._client_factory = client_factory
         self._client: ChatClient | None = None
         self._queue: deque[Action | ActionError] = deque()
-        self._queued_at_users = 0
+        self._queued_after: int | None = None  # the newest event's id when the queue was filled
         self._usage: UsageMeter | None = None
+        self._context = Context()
 
     @property
     def prompt(self) -> str:
@@ -152,25 +164,52 @@ class LLMAgent(Agent):
         if problem is not None:
             text = f"{NOT_CONFIGURED} (Missing: {problem}.)"
             return MessageAction(args=MessageArgs(content=text, wait_for_response=True))
-        users = sum(1 for e in history if isinstance(e, MessageAction) and e.source is EventSource.USER)
-        if self._queue and users != self._queued_at_users:
-            self._queue.clear()  # the user spoke: the rest of the previous response is stale
+        if self._queue and self._user_spoke(history):
+            self._queue.clear()  # the rest of the previous response is stale
         if not self._queue:
+            newest = next(reversed(history), None)
             self._queue.extend(await self._respond(history))
-            self._queued_at_users = users
+            self._queued_after = None if newest is None else newest.id
         item = self._queue.popleft()
         if isinstance(item, ActionError):
             raise item
         return item
 
+    def _user_spoke(self, history: Sequence[Event]) -> bool:
+        """Whether a user message came after the queue was filled (read back from the newest event to there)."""
+        for event in reversed(history):
+            if event.id is not None and self._queued_after is not None and event.id <= self._queued_after:
+                return False
+            if isinstance(event, MessageAction) and event.source is EventSource.USER:
+                return True
+        return False
+
     async def _respond(self, history: Sequence[Event]) -> list[Action | ActionError]:
-        """Ask the model about ``history`` (as the view shows it); its answer as actions, in order."""
+        """Ask the model about ``history`` (its recent part); its answer as actions, in order, or the condensation
+        that makes the request fit."""
+        budget = Budget.of(self.settings, text_tokens(len(self.prompt)) + _tools_tokens())
+        recent = self._context.read(history, budget)
         if self._usage is None:
-            self._usage = UsageMeter.restored(history)
-        view = self.view(history)
-        messages = [m.model_dump() for m in build_messages(self.prompt, view.events, summary=view.summary)]
-        completion = await self.client.complete(messages, TOOLS)
+            self._usage = UsageMeter.restored(recent.events)
+        messages = self._messages(recent) if recent.complete else None
+        if messages is None or estimate_tokens(messages) + _tools_tokens() > budget.limit:
+            condensing = plan(recent, budget)
+            if condensing is not None:
+                return [await self._condense(condensing, budget)]
+        completion = await self.client.complete(messages or self._messages(recent), TOOLS)
         return self._actions(completion, self._usage.record(completion, self.settings))
+
+    def _messages(self, recent: Recent) -> list[dict[str, Any]]:
+        view = recent.view()
+        return [m.model_dump() for m in build_messages(self.prompt, view.events, summary=view.summary, head=view.head)]
+
+    async def _condense(self, condensing: Plan, budget: Budget) -> CondensationAction:
+        """One request for the summary; the condensation action that records it (with the request's metrics)."""
+        assert self._usage is not None
+        completion = await self.client.complete(condensing.request(budget), [])
+        summary, _ = tool_calls_of(completion.response)
+        action = condensing.action(summary, budget)
+        return action.model_copy(update={"llm_metrics": self._usage.record(completion, self.settings)})
 
     def _actions(self, completion: Completion, metrics: Metrics) -> list[Action | ActionError]:
         response = completion.response

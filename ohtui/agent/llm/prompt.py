@@ -1,23 +1,25 @@
 """The LLM's view of a conversation, rebuilt from the stored events on every step (§5 ``Message``).
 
 Nothing about the conversation lives only in the agent: a restarted server, or another ohtui, continues it from the
-store. Two stages: a *view* chooses what a request shows (:class:`PromptView`: the events, and a summary of those
-it leaves out; :func:`whole_history` shows everything and is the seam where condensation goes), then
-:func:`build_messages` turns the view into chat messages. The rules, close to upstream's ``ConversationMemory``:
+store. Two stages: a *view* chooses what a request shows (:class:`PromptView`: the first events, a summary of those
+it leaves out, the recent events; :mod:`~ohtui.agent.llm.context` chooses them so that a request fits the model's
+window), then :func:`build_messages` turns the view into chat messages. The rules, close to upstream's
+``ConversationMemory``:
 
 * The system prompt is the agent's current one (stored ``system`` events are for the transcript); a summary, when
-  the view has one, follows it as a user message, standing for the events it replaces.
+  the view has one, follows the view's head (the task) as a user message, standing for the events it replaces.
 * A user ``message`` → a user message; an agent ``message`` → an assistant message.
 * Events carrying ``tool_call_metadata`` come from one model response: at the first of them the assistant message
   of that response is emitted (its text and *all* its tool calls, ids included, taken from the stored
   ``model_response``), immediately followed by one ``tool`` message per call (``tool_call_id`` + ``name``) holding
   the text of the observation answering that call. A call that never got an observation (queued calls dropped when
-  the user spoke, ``finish``, a restart) gets a short stand-in, so the sequence is always one the API accepts.
+  the user spoke, ``finish``, a restart) gets a short stand-in, so the sequence is always one the API accepts. An
+  answer whose call was condensed away brings that response's assistant message back from its own metadata.
 * The first user message's workspace ``recall`` adds the working directory and date; a command the user ran in the
   terminal, and errors outside tool calls, become user messages. Agent actions without metadata (a conversation
   started by another agent, an imported trajectory) become assistant text, their results user text.
-* State changes, ``null`` and ``recall`` actions are not shown to the model. Adjacent user messages are merged
-  (some chat templates insist on alternating roles).
+* State changes, ``null``, ``recall`` and ``condensation`` actions are not shown to the model. Adjacent user
+  messages are merged (some chat templates insist on alternating roles).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from ohtui.protocol import (
@@ -33,6 +36,8 @@ from ohtui.protocol import (
     AgentStateChangedObservation,
     ChangeAgentStateAction,
     CmdOutputObservation,
+    CondensationAction,
+    CondensationRequestAction,
     ErrorObservation,
     Event,
     EventSource,
@@ -60,8 +65,8 @@ __all__ = [
     "build_messages",
     "observation_text",
     "response_message",
+    "shown_chars",
     "tool_calls_of",
-    "whole_history",
 ]
 
 NOT_EXECUTED = "This tool call was not executed."
@@ -69,6 +74,8 @@ _FINISHED = "The task was marked as finished."
 _SKIPPED = (
     AgentStateChangedObservation,
     ChangeAgentStateAction,
+    CondensationAction,
+    CondensationRequestAction,
     NullAction,
     NullObservation,
     RecallAction,
@@ -81,28 +88,35 @@ class PromptView:
     """What one request shows the model of a conversation."""
 
     events: Iterable[Event]
-    """The events to show, oldest first."""
+    """The recent events to show, oldest first."""
     summary: str | None = None
-    """What the events before ``events`` came to, in their place (None: nothing is left out)."""
+    """What the events between ``head`` and ``events`` came to, in their place (None: nothing is left out)."""
+    head: Sequence[Event] = ()
+    """The first events (up to the task), shown before the summary."""
 
 
-def whole_history(history: Sequence[Event]) -> PromptView:
-    """Every event the agent may see, nothing summarised."""
-    return PromptView(history)
-
-
-def build_messages(system_prompt: str, history: Iterable[Event], *, summary: str | None = None) -> list[Message]:
-    """The chat messages for the next completion: the system prompt, the ``summary`` of what came before
-    ``history`` if there is one, then ``history`` as the model should see it."""
+def build_messages(
+    system_prompt: str, history: Iterable[Event], *, summary: str | None = None, head: Sequence[Event] = ()
+) -> list[Message]:
+    """The chat messages for the next completion: the system prompt, ``head``, the ``summary`` of what came between
+    ``head`` and ``history`` if there is one, then ``history`` as the model should see it."""
     events = history if isinstance(history, Sequence) else list(history)
     results: dict[str, Observation] = {}
-    for event in events:
+    for event in chain(head, events):
         if isinstance(event, Observation) and event.tool_call_metadata is not None:
             results[event.tool_call_metadata.tool_call_id] = event
     messages: list[Message] = [_text("system", system_prompt)]
-    if summary is not None:
-        messages.append(_text("user", summary))
     answered: set[str] = set()
+    _add_events(messages, head, results, answered)
+    if summary is not None:
+        _add(messages, _text("user", summary))
+    _add_events(messages, events, results, answered)
+    return messages
+
+
+def _add_events(
+    messages: list[Message], events: Iterable[Event], results: dict[str, Observation], answered: set[str]
+) -> None:
     for event in events:
         if isinstance(event, _SKIPPED):
             continue
@@ -119,7 +133,22 @@ def build_messages(system_prompt: str, history: Iterable[Event], *, summary: str
         message = _plain_message(event)
         if message is not None:
             _add(messages, message)
-    return messages
+
+
+def shown_chars(event: Event) -> int:
+    """About how many characters of text ``event`` adds to a request (0 when the model is not shown it): what
+    :func:`build_messages` makes of it, with a response's text and tool calls shared among the actions it led to."""
+    if isinstance(event, _SKIPPED):
+        return 0
+    metadata = event.tool_call_metadata if isinstance(event, Action | Observation) else None
+    if metadata is not None and event.source is EventSource.AGENT:
+        if isinstance(event, Observation):
+            return len(observation_text(event))
+        content, calls = _response_parts(metadata.model_response)
+        spoken = len(content) + sum(len(call.function.name) + len(call.function.arguments) for call in calls)
+        return spoken // max(len(calls), 1)
+    message = _plain_message(event)
+    return 0 if message is None else sum(len(getattr(part, "text", "")) for part in message.content)
 
 
 def response_message(metadata: ToolCallMetadata) -> Message:

@@ -1,7 +1,8 @@
 """How each protocol event reads in the log, as plain strings: labels, one-line summaries, result marks, body text.
 
 Kept apart from the widget so the rules (what is noise, what groups under what, what counts as an error) are
-readable and testable without Textual, and so the widget's hot path touches only cheap attributes.
+readable and testable without Textual. What a row's type says (:class:`Traits`) is known from the envelope alone
+(:func:`kind_traits`), so rows are made, grouped and filtered without parsing; everything else here reads models.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from enum import IntEnum
 from typing import Any
 
 from ohtui.protocol import (
+    ACTION_TYPES,
+    OBSERVATION_TYPES,
     Action,
     ActionConfirmationStatus,
     AgentDelegateAction,
@@ -34,16 +37,21 @@ from ohtui.protocol import (
     FileEditAction,
     FileEditObservation,
     FileReadAction,
+    FileReadObservation,
     FileWriteAction,
+    FileWriteObservation,
     InvalidEvent,
     IPythonRunCellAction,
+    IPythonRunCellObservation,
     MCPAction,
+    MCPObservation,
     MessageAction,
     NullAction,
     NullObservation,
     Observation,
     OpaqueEvent,
     RecallAction,
+    RecallObservation,
     SystemMessageAction,
     TaskTrackingAction,
     UndeliveredObservation,
@@ -122,17 +130,28 @@ def _classify(cls: type[Event]) -> Traits:
 
 
 def traits(event: Event) -> Traits:
-    cls = type(event)
+    return class_traits(type(event))
+
+
+def class_traits(cls: type[Event]) -> Traits:
     found = _TRAITS.get(cls)
     if found is None:
         found = _TRAITS[cls] = _classify(cls)
     return found
 
 
-def is_action(event: Event) -> bool:
-    if isinstance(event, OpaqueEvent):
-        return event.is_action
-    return traits(event).action
+def kind_traits(kind: str, acts: bool) -> Traits:
+    """The traits of the class an envelope's ``action``/``observation`` names (an unknown one: kept whole)."""
+    known = _ACTION_TRAITS if acts else _OBSERVATION_TRAITS
+    found = known.get(kind)
+    if found is None:
+        cls: type[Event] | None = ACTION_TYPES.get(kind) if acts else OBSERVATION_TYPES.get(kind)
+        found = known[kind] = class_traits(cls if cls is not None else OpaqueEvent)
+    return found
+
+
+_ACTION_TRAITS: dict[str, Traits] = {}
+_OBSERVATION_TRAITS: dict[str, Traits] = {}
 
 
 def source_label(event: Event) -> str:
@@ -244,17 +263,31 @@ def _lookup(table: dict[type[Event], BlockFn], event: Event) -> BlockFn:
     return found
 
 
-def body_blocks(head: Event, children: Sequence[Event]) -> list[Block]:
-    """The text under a cell's header, in display order; empty blocks are dropped."""
-    blocks = _lookup(_HEAD_BLOCKS, head)(head)
-    for child in children:
-        blocks.extend(_lookup(_CHILD_BLOCKS, child)(child))
+def _kept(blocks: list[Block]) -> list[Block]:
     out: list[Block] = []
     for text, style in blocks:
         text = text.strip("\n")
         if text.strip():
             out.append((text, style))
     return out
+
+
+def head_blocks(head: Event) -> list[Block]:
+    """What an event shows under its own header; empty blocks are dropped."""
+    return _kept(_lookup(_HEAD_BLOCKS, head)(head))
+
+
+def child_blocks(child: Event) -> list[Block]:
+    """What an observation adds to the cell of the action that caused it."""
+    return _kept(_lookup(_CHILD_BLOCKS, child)(child))
+
+
+def body_blocks(head: Event, children: Sequence[Event]) -> list[Block]:
+    """The text under a cell's header, in display order: the head's blocks, then each child's."""
+    blocks = head_blocks(head)
+    for child in children:
+        blocks.extend(child_blocks(child))
+    return blocks
 
 
 def count_lines(blocks: Sequence[Block]) -> int:
@@ -267,3 +300,48 @@ def search_text(head: Event, children: Sequence[Event]) -> str:
         parts.append(head.args.content)
     parts.extend(text for text, _ in body_blocks(head, children))
     return "\n".join(parts)
+
+
+NUMBER = "\x00number"
+"""In :data:`SEARCH_FRAGMENTS`: the kind's search text holds a number its JSON may not (an exit code, a range)."""
+BLANK = "\x00blank"
+"""In :data:`SEARCH_FRAGMENTS`: with blank content, the kind's summary is its message, derived when parsed."""
+_SAYS_MESSAGE_IF_BLANK = (BLANK,)
+
+SEARCH_FRAGMENTS: dict[type[Event], tuple[str, ...]] = {
+    MessageAction: (),
+    SystemMessageAction: (),
+    CmdRunAction: ("$ ", "⌨ "),
+    IPythonRunCellAction: (">>> ",),
+    FileReadAction: (" [", ":", "]", NUMBER),
+    FileWriteAction: (),
+    FileEditAction: (" ",),
+    BrowseURLAction: (),
+    AgentThinkAction: (),
+    AgentFinishAction: ("All done! What's next on the agenda?",),
+    ChangeAgentStateAction: ("→ ",),
+    RecallAction: (": ",),
+    NullAction: ("No action",),
+    AgentStateChangedObservation: (": ",),
+    CmdOutputObservation: ("$ ", " → exit ", "exit code ", NUMBER),
+    FileEditObservation: (),
+    FileReadObservation: _SAYS_MESSAGE_IF_BLANK,
+    FileWriteObservation: _SAYS_MESSAGE_IF_BLANK,
+    IPythonRunCellObservation: _SAYS_MESSAGE_IF_BLANK,
+    MCPObservation: _SAYS_MESSAGE_IF_BLANK,
+    RecallObservation: _SAYS_MESSAGE_IF_BLANK,
+    BrowserOutputObservation: _SAYS_MESSAGE_IF_BLANK,
+    ErrorObservation: _SAYS_MESSAGE_IF_BLANK,
+    UserRejectObservation: _SAYS_MESSAGE_IF_BLANK,
+    NullObservation: _SAYS_MESSAGE_IF_BLANK,
+    AgentThinkObservation: _SAYS_MESSAGE_IF_BLANK,
+}
+"""What :func:`search_text` adds to the JSON strings of an event of each kind (the text a search looks in is
+otherwise those strings, each whole or a line of it). A search may skip an event whose stored JSON lacks the
+needle only if the needle cannot overlap any of these; kinds not listed are always read in full."""
+
+
+def search_fragments(kind: str, acts: bool) -> tuple[str, ...] | None:
+    """:data:`SEARCH_FRAGMENTS` of the class an envelope names; None if it must always be read in full."""
+    cls: type[Event] | None = ACTION_TYPES.get(kind) if acts else OBSERVATION_TYPES.get(kind)
+    return SEARCH_FRAGMENTS.get(cls) if cls is not None else None
