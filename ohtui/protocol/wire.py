@@ -176,6 +176,10 @@ def event_from_dict(data: Any) -> Event:
     The common case, a current event of a known type, is one call into pydantic-core (the class's validator, picked
     here: no discriminator in between); anything else (invalid, unknown types) takes the general path.
     """
+    return _from_dict(data, _event_from_dict_general)
+
+
+def _from_dict(data: Any, general: Callable[[Any], Event]) -> Event:
     cls = _known_class(data) if isinstance(data, dict) else None
     if cls is not None:
         try:
@@ -183,7 +187,20 @@ def event_from_dict(data: Any) -> Event:
         except (ValueError, TypeError, RecursionError):
             pass  # a ValidationError (or worse): the general path reads input that validation alone cannot (flat,
             # legacy) or explains the problem
-    return _event_from_dict_general(data)
+    return general(data)
+
+
+def _from_json(text: str | bytes, general: Callable[[Any], Event]) -> Event:
+    try:
+        return _fast_validate_json()(text)
+    except ValidationError:
+        pass
+    # Anything else (invalid, flat or legacy input validation alone cannot read, unknown types): the general path.
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError(f"invalid JSON: {error}") from None
+    return general(data)
 
 
 def _event_from_dict_general(data: Any) -> Event:
@@ -204,29 +221,14 @@ def _event_from_dict_general(data: Any) -> Event:
 
 def event_from_json(text: str | bytes) -> Event:
     """Parse one event from JSON text; the fast path (pydantic-core parses and validates in one pass)."""
-    try:
-        return _fast_validate_json()(text)
-    except ValidationError:
-        pass
-    # Anything else (invalid, flat or legacy input validation alone cannot read, unknown types): the general path.
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        raise ProtocolError(f"invalid JSON: {error}") from None
-    return _event_from_dict_general(data)
+    return _from_json(text, _event_from_dict_general)
 
 
 def stored_event_from_dict(data: Any) -> Event:
     """:func:`event_from_dict` for history (a store, a replay, an import): an event-shaped dict that does not
     validate is kept whole as an :class:`InvalidEvent`. Raises :class:`ProtocolError` only for what is not
     event-shaped (not a dict, no ``action``/``observation`` string)."""
-    cls = _known_class(data) if isinstance(data, dict) else None
-    if cls is not None:
-        try:
-            return python_validators[cls](data)
-        except (ValueError, TypeError, RecursionError):
-            pass
-    return _stored_from_dict_general(data)
+    return _from_dict(data, _stored_from_dict_general)
 
 
 def _stored_from_dict_general(data: Any) -> Event:
@@ -241,15 +243,7 @@ def _stored_from_dict_general(data: Any) -> Event:
 def stored_event_from_json(text: str | bytes) -> Event:
     """:func:`event_from_json` for history: see :func:`stored_event_from_dict`. Invalid JSON, or JSON that is not
     event-shaped, still raises :class:`ProtocolError`."""
-    try:
-        return _fast_validate_json()(text)
-    except ValidationError:
-        pass
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        raise ProtocolError(f"invalid JSON: {error}") from None
-    return _stored_from_dict_general(data)
+    return _from_json(text, _stored_from_dict_general)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
